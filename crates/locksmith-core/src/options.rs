@@ -1,0 +1,156 @@
+//! Options of one lock request.
+
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+
+/// How long `acquire` may wait for a busy lock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum WaitPolicy {
+    /// Do not wait: a busy lock is an immediate [`Error::Timeout`] from `acquire`
+    /// (use `try_acquire` to get `Ok(None)` instead).
+    NoWait,
+    /// Wait up to this long.
+    Timeout(Duration),
+    /// Wait until the lock is granted (or the future is dropped).
+    #[default]
+    Forever,
+}
+
+/// Options of a lock request. Build with the methods; every field has a sensible default.
+///
+/// ```
+/// use std::time::Duration;
+/// use locksmith_core::{LockOptions, WaitPolicy};
+/// let opts = LockOptions::new()
+///     .ttl(Duration::from_secs(10))
+///     .wait(WaitPolicy::Timeout(Duration::from_secs(3)))
+///     .owner("billing-worker-7");
+/// assert!(opts.renew_enabled());
+/// ```
+#[derive(Clone, Debug)]
+pub struct LockOptions {
+    ttl: Duration,
+    wait: WaitPolicy,
+    renew: bool,
+    owner: String,
+    drift: Option<Duration>,
+}
+
+/// The default lease TTL: 30 seconds.
+pub const DEFAULT_TTL: Duration = Duration::from_secs(30);
+
+impl Default for LockOptions {
+    fn default() -> Self {
+        Self {
+            ttl: DEFAULT_TTL,
+            wait: WaitPolicy::Forever,
+            renew: true,
+            owner: default_owner(),
+            drift: None,
+        }
+    }
+}
+
+impl LockOptions {
+    /// The defaults: TTL 30 s, wait forever, renewal on, owner `host:pid`.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Lease TTL. On TTL backends (Redis, etcd) the server forgets the lock this long after the
+    /// last renewal; on session backends it bounds nothing but the renewal cadence.
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = ttl;
+        self
+    }
+
+    /// How long `acquire` may wait.
+    pub fn wait(mut self, wait: WaitPolicy) -> Self {
+        self.wait = wait;
+        self
+    }
+
+    /// Shorthand for `wait(WaitPolicy::Timeout(d))`.
+    pub fn wait_for(self, d: Duration) -> Self {
+        self.wait(WaitPolicy::Timeout(d))
+    }
+
+    /// Renew the lease in the background (default on). Renewals are sent after a third of the
+    /// TTL, so two more attempts fit before the deadline. With renewal off the guard reports
+    /// the lock lost at the local deadline unless [`crate::Guard::renew`] is called.
+    pub fn renew(mut self, on: bool) -> Self {
+        self.renew = on;
+        self
+    }
+
+    /// A label shown to others by introspection (`status`, holder info, leader election).
+    /// Default `host:pid`. It is informational: ownership checks use a random secret.
+    pub fn owner(mut self, owner: impl Into<String>) -> Self {
+        self.owner = owner.into();
+        self
+    }
+
+    /// Clock-drift allowance subtracted from the TTL when computing the local deadline.
+    /// Default `ttl / 100 + 2 ms`.
+    pub fn drift(mut self, drift: Duration) -> Self {
+        self.drift = Some(drift);
+        self
+    }
+
+    /// The lease TTL.
+    pub fn ttl_value(&self) -> Duration {
+        self.ttl
+    }
+    /// The wait policy.
+    pub fn wait_policy(&self) -> WaitPolicy {
+        self.wait
+    }
+    /// Whether background renewal is on.
+    pub fn renew_enabled(&self) -> bool {
+        self.renew
+    }
+    /// The owner label.
+    pub fn owner_label(&self) -> &str {
+        &self.owner
+    }
+    /// The drift allowance in effect.
+    pub fn drift_value(&self) -> Duration {
+        self.drift
+            .unwrap_or(self.ttl / 100 + Duration::from_millis(2))
+    }
+
+    /// Checks that the options can work.
+    ///
+    /// # Errors
+    /// [`Error::InvalidOption`] when the TTL is under 10 ms or not larger than the drift,
+    /// or the owner label is empty or over 256 bytes.
+    pub fn validate(&self) -> Result<()> {
+        if self.ttl < Duration::from_millis(10) {
+            return Err(Error::InvalidOption(format!(
+                "ttl {:?} is too short: use at least 10ms (seconds are typical)",
+                self.ttl
+            )));
+        }
+        if self.drift_value() >= self.ttl {
+            return Err(Error::InvalidOption(format!(
+                "drift allowance {:?} must be smaller than the ttl {:?}",
+                self.drift_value(),
+                self.ttl
+            )));
+        }
+        if self.owner.is_empty() || self.owner.len() > 256 {
+            return Err(Error::InvalidOption(format!(
+                "owner label must be 1 to 256 bytes, got {} bytes",
+                self.owner.len()
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// `hostname:pid` of this process.
+pub fn default_owner() -> String {
+    let host = gethostname::gethostname();
+    format!("{}:{}", host.to_string_lossy(), std::process::id())
+}

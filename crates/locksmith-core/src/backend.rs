@@ -194,7 +194,9 @@ impl fmt::Display for HolderInfo {
         write!(f, "{}", self.owner)?;
         if let Some(t) = self.token {
             write!(f, " (fencing token {t}")?;
-            if let Some(since) = self.since.and_then(|s| SystemTime::now().duration_since(s).ok())
+            if let Some(since) = self
+                .since
+                .and_then(|s| SystemTime::now().duration_since(s).ok())
             {
                 write!(f, ", for {:.1}s", since.as_secs_f64())?;
             }

@@ -117,16 +117,24 @@ impl Error {
         matches!(self, Error::Timeout { .. })
     }
 
+    /// True when the caller's input was wrong (key, URL or option): retrying cannot help.
+    pub fn is_bad_input(&self) -> bool {
+        matches!(
+            self,
+            Error::InvalidKey { .. } | Error::InvalidUrl { .. } | Error::InvalidOption(_)
+        )
+    }
+
     /// True for [`Error::Lost`].
     pub fn is_lost(&self) -> bool {
         matches!(self, Error::Lost { .. })
     }
 }
 
-/// Shows a key in a message: quoted, and cut after 64 characters so that an over-long key
+/// Shows a key in a message: quoted, and cut after 160 characters so that an over-long key
 /// does not flood the log.
 pub fn show_key(key: &str) -> String {
-    const SHOWN: usize = 64;
+    const SHOWN: usize = 160;
     if key.chars().count() <= SHOWN {
         format!("{key:?}")
     } else {
@@ -197,7 +205,10 @@ mod tests {
 
     #[test]
     fn masks_passwords() {
-        assert_eq!(mask_url("postgres://u:p@h/db?x=1"), "postgres://u:***@h/db?x=1");
+        assert_eq!(
+            mask_url("postgres://u:p@h/db?x=1"),
+            "postgres://u:***@h/db?x=1"
+        );
         assert_eq!(mask_url("redis://:p%40ss@h"), "redis://:***@h");
         assert_eq!(mask_url("redis://user@h"), "redis://user@h");
         assert_eq!(mask_url("not a url"), "not a url");
@@ -207,6 +218,6 @@ mod tests {
     #[test]
     fn long_keys_are_cut_in_messages() {
         let shown = show_key(&"k".repeat(600));
-        assert!(shown.len() < 100 && shown.contains("600 bytes"), "{shown}");
+        assert!(shown.len() < 200 && shown.contains("600 bytes"), "{shown}");
     }
 }

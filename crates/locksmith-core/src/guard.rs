@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 
 use crate::error::{Error, Result};
-use crate::key::LockKey;
 use crate::keeper::LeaseCell;
+use crate::key::LockKey;
 use crate::loss::LossReason;
 use crate::token::FencingToken;
 

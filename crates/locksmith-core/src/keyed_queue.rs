@@ -45,7 +45,10 @@ impl<T> Drop for Entry<T> {
     fn drop(&mut self) {
         let mut map = self.map.lock().expect("keyed queue");
         drop(self.cell.take());
-        if map.get(&self.key).is_some_and(|c| Arc::strong_count(c) == 1) {
+        if map
+            .get(&self.key)
+            .is_some_and(|c| Arc::strong_count(c) == 1)
+        {
             map.remove(&self.key);
         }
     }

@@ -67,5 +67,5 @@ pub use keyed_queue::{KeyedQueue, QueueTurn};
 pub use locker::Locker;
 pub use loss::LossReason;
 pub use memory::MemoryBackend;
-pub use options::{DEFAULT_TTL, LockOptions, WaitPolicy, default_owner};
+pub use options::{DEFAULT_TTL, LockOptions, MAX_TTL, WaitPolicy, default_owner};
 pub use token::FencingToken;

@@ -37,7 +37,11 @@ impl Locker {
         &self.url
     }
 
-    fn check(&self, key: impl IntoLockKey, opts: &LockOptions) -> Result<(LockKey, AcquireRequest)> {
+    fn check(
+        &self,
+        key: impl IntoLockKey,
+        opts: &LockOptions,
+    ) -> Result<(LockKey, AcquireRequest)> {
         let key = key.into_lock_key()?;
         self.backend.check_key(&key)?;
         opts.validate()?;
@@ -90,6 +94,10 @@ impl Locker {
         let grant = match opts.wait_policy() {
             WaitPolicy::NoWait => self.backend.try_acquire(&key, &req).await?,
             WaitPolicy::Forever => self.backend.acquire(&key, &req, None).await?,
+            // A wait too long to represent is a wait without bound.
+            WaitPolicy::Timeout(d) if start.checked_add(d).is_none() => {
+                self.backend.acquire(&key, &req, None).await?
+            }
             WaitPolicy::Timeout(d) => {
                 let deadline = start + d;
                 let attempt = self.backend.acquire(&key, &req, Some(deadline));
@@ -103,12 +111,13 @@ impl Locker {
             Some(g) => Ok(self.guard(key, g, opts)),
             None => {
                 // Best effort, bounded: the caller already waited long enough.
-                let holder = tokio::time::timeout(Duration::from_millis(500), self.backend.holder(&key))
-                    .await
-                    .ok()
-                    .and_then(Result::ok)
-                    .flatten()
-                    .map(Box::new);
+                let holder =
+                    tokio::time::timeout(Duration::from_millis(500), self.backend.holder(&key))
+                        .await
+                        .ok()
+                        .and_then(Result::ok)
+                        .flatten()
+                        .map(Box::new);
                 Err(Error::Timeout {
                     key: key.to_string(),
                     backend: self.url.to_string(),

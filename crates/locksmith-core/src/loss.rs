@@ -23,9 +23,7 @@ pub enum LossReason {
 impl fmt::Display for LossReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            LossReason::Expired => {
-                f.write_str("the lease expired before a renewal was confirmed")
-            }
+            LossReason::Expired => f.write_str("the lease expired before a renewal was confirmed"),
             LossReason::NotOwner => f.write_str("the backend says another owner holds it now"),
             LossReason::SessionEnded(why) => write!(f, "the session holding it ended ({why})"),
             LossReason::BackendReset(why) => write!(f, "the backend lost its state ({why})"),

@@ -130,7 +130,11 @@ impl Table {
         let Some(slot) = st.keys.get_mut(key) else {
             return undelivered;
         };
-        if slot.holder.as_ref().is_some_and(|h| h.expires <= Instant::now()) {
+        if slot
+            .holder
+            .as_ref()
+            .is_some_and(|h| h.expires <= Instant::now())
+        {
             slot.holder = None;
         }
         while st.keys[key].holder.is_none() {

@@ -37,6 +37,9 @@ pub struct LockOptions {
     drift: Option<Duration>,
 }
 
+/// The longest lease TTL accepted: 365 days.
+pub const MAX_TTL: Duration = Duration::from_secs(365 * 86_400);
+
 /// The default lease TTL: 30 seconds.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(30);
 
@@ -123,9 +126,16 @@ impl LockOptions {
     /// Checks that the options can work.
     ///
     /// # Errors
-    /// [`Error::InvalidOption`] when the TTL is under 10 ms or not larger than the drift,
-    /// or the owner label is empty or over 256 bytes.
+    /// [`Error::InvalidOption`] when the TTL is under 10 ms, over [`MAX_TTL`] or not larger
+    /// than the drift, or the owner label is empty or over 256 bytes.
     pub fn validate(&self) -> Result<()> {
+        if self.ttl > MAX_TTL {
+            return Err(Error::InvalidOption(format!(
+                "ttl {:?} is too long: at most {} days (renewal keeps a lock as long as needed)",
+                self.ttl,
+                MAX_TTL.as_secs() / 86_400
+            )));
+        }
         if self.ttl < Duration::from_millis(10) {
             return Err(Error::InvalidOption(format!(
                 "ttl {:?} is too short: use at least 10ms (seconds are typical)",

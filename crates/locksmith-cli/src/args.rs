@@ -1,0 +1,168 @@
+//! The command line, as clap parses it.
+
+use std::ffi::OsString;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::duration;
+use crate::exit;
+
+/// Run a command while holding a distributed lock, run it as an elected leader, or see who
+/// holds a lock.
+#[derive(Debug, Parser)]
+#[command(name = "locksmith", version, after_help = exit::HELP)]
+pub struct Cli {
+    /// Backend URL: file://DIR, memory://NAME, … [default: file:// in the per-user state
+    /// folder, $XDG_STATE_HOME/locksmith or ~/.local/state/locksmith]
+    #[arg(
+        long,
+        global = true,
+        env = "LOCKSMITH_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub url: Option<String>,
+
+    /// Log what locksmith does on stderr (-vv for more)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// What to do
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run CMD while holding the lock KEY; stop it if the lock is lost
+    #[command(after_help = exit::HELP)]
+    Run(RunArgs),
+    /// Wait to become leader of KEY, run CMD as leader, resign when it exits
+    #[command(after_help = exit::HELP)]
+    Elect(ElectArgs),
+    /// Show who holds KEY (exit 0 whether it is held or free)
+    #[command(after_help = exit::HELP)]
+    Status(StatusArgs),
+}
+
+/// Options shared by `run` and `elect`.
+#[derive(Debug, Args)]
+pub struct HoldArgs {
+    /// The lock key
+    #[arg(long, value_name = "KEY")]
+    pub key: String,
+
+    /// Lease TTL: on TTL backends the lock ends this long after the last renewal
+    #[arg(long, value_name = "DUR", default_value = "30s", value_parser = duration::parse)]
+    pub ttl: Duration,
+
+    /// How long to wait for the lock [default: forever]
+    #[arg(long, value_name = "DUR", value_parser = duration::parse)]
+    pub wait: Option<Duration>,
+
+    /// Label others see as the holder [default: HOST:PID]
+    #[arg(long, value_name = "LABEL")]
+    pub owner: Option<String>,
+
+    /// After the lock is lost, how long the command has between SIGTERM and SIGKILL
+    #[arg(long, value_name = "DUR", default_value = "10s", value_parser = duration::parse)]
+    pub grace: Duration,
+
+    /// The command and its arguments (after `--`)
+    #[arg(
+        required = true,
+        num_args = 1..,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "CMD"
+    )]
+    pub command: Vec<OsString>,
+}
+
+/// `locksmith run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub hold: HoldArgs,
+
+    /// Fail at once (exit 75) if the lock is held
+    #[arg(long, conflicts_with = "wait")]
+    pub no_wait: bool,
+
+    /// Do not renew the lease: on TTL backends the command is stopped when the TTL runs out
+    /// (a hard time limit). Session backends (file) hold the lock while locksmith lives and
+    /// ignore this
+    #[arg(long)]
+    pub no_renew: bool,
+}
+
+/// `locksmith elect`.
+#[derive(Debug, Args)]
+pub struct ElectArgs {
+    #[command(flatten)]
+    pub hold: HoldArgs,
+}
+
+/// `locksmith status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The lock key
+    #[arg(long, value_name = "KEY")]
+    pub key: String,
+
+    /// Print one JSON object instead of a sentence
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn run_takes_the_command_after_the_options() {
+        let cli = Cli::try_parse_from([
+            "locksmith",
+            "run",
+            "--key",
+            "k",
+            "--wait",
+            "2m",
+            "--",
+            "sh",
+            "-c",
+            "exit 3",
+        ])
+        .unwrap();
+        let Command::Run(run) = cli.command else {
+            panic!("not run")
+        };
+        assert_eq!(run.hold.wait, Some(Duration::from_secs(120)));
+        assert_eq!(run.hold.ttl, Duration::from_secs(30));
+        assert_eq!(run.hold.command, ["sh", "-c", "exit 3"]);
+    }
+
+    #[test]
+    fn wait_and_no_wait_conflict() {
+        let r = Cli::try_parse_from([
+            "locksmith",
+            "run",
+            "--key",
+            "k",
+            "--wait",
+            "1s",
+            "--no-wait",
+            "--",
+            "true",
+        ]);
+        assert!(r.is_err());
+    }
+}

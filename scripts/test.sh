@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh Debian 12 machine with the Rust toolchain:
+#   scripts/test.sh
+# It installs what the tests need (Debian packages via apt-get, when missing), checks
+# formatting, lints and docs, builds the `locksmith` binary the process-level tests drive,
+# then runs every test (nextest, one process per test) and the doc tests.
+# Backends that need servers get private ones on free loopback ports from the test tooling;
+# a missing server fails the run, it is never skipped.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '\n== %s\n' "$*" >&2; }
+
+# Debian packages the tests need. The file and memory backends need none beyond a shell and
+# `flock` (util-linux, used by the interoperation test); later backends add their servers here.
+PACKAGES=(util-linux)
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  log "installing ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
+fi
+
+if ! cargo nextest --version >/dev/null 2>&1; then
+  log "installing cargo-nextest"
+  cargo install cargo-nextest --locked
+fi
+
+log "format";  cargo fmt --all --check
+log "lint";    cargo clippy --workspace --all-targets --locked -- -D warnings
+log "docs";    RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
+log "build";   cargo build --workspace --bins --locked
+export LOCKSMITH_BIN="$PWD/target/debug/locksmith"
+log "tests";   cargo nextest run --workspace --locked --no-fail-fast
+log "doc tests"; cargo test --workspace --doc --locked
+log "benchmarks compile"; cargo bench --workspace --no-run --locked
+log "all tests passed"

@@ -18,6 +18,7 @@
 
 mod cases;
 mod runner;
+pub mod servers;
 mod target;
 
 pub use runner::conformance_main;

@@ -1,0 +1,188 @@
+//! Private test servers: started on free loopback ports in temporary folders, stopped by PID
+//! when dropped, and killed by the kernel if the test process dies first (`PR_SET_PDEATHSIG`).
+//!
+//! A missing server binary is a failure that names the Debian package to install
+//! (`scripts/test.sh` installs them), never a silent skip. Recipes: `../shared/servers.md`.
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A free TCP port on 127.0.0.1 (bound, then released for the server to take).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("no free loopback port")
+}
+
+/// Panics with an install hint unless `binary` exists (an absolute path or a name on `PATH`).
+pub fn require_binary(binary: &str, debian_package: &str) -> PathBuf {
+    let found = if binary.contains('/') {
+        Path::new(binary).exists().then(|| PathBuf::from(binary))
+    } else {
+        std::env::var_os("PATH").and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|p| p.join(binary))
+                .find(|p| p.exists())
+        })
+    };
+    found.unwrap_or_else(|| {
+        panic!(
+            "`{binary}` is not installed: install the Debian package `{debian_package}` \
+             (scripts/test.sh does this) — backend tests never skip a missing server"
+        )
+    })
+}
+
+/// A server process the test owns.
+#[derive(Debug)]
+pub struct ServerProcess {
+    child: Option<Child>,
+    name: String,
+    log: Option<PathBuf>,
+}
+
+impl ServerProcess {
+    /// Spawns `cmd` so that it dies with this process. Output goes to `log` (or is discarded).
+    pub fn spawn(name: &str, mut cmd: Command, log: Option<PathBuf>) -> Self {
+        match &log {
+            Some(path) => {
+                let f = std::fs::File::create(path).expect("server log file");
+                cmd.stdout(f.try_clone().expect("log fd")).stderr(f);
+            }
+            None => {
+                cmd.stdout(Stdio::null()).stderr(Stdio::null());
+            }
+        }
+        cmd.stdin(Stdio::null());
+        die_with_parent(&mut cmd);
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        Self {
+            child: Some(child),
+            name: name.to_owned(),
+            log,
+        }
+    }
+
+    /// The server's PID.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(Child::id).unwrap_or(0)
+    }
+
+    /// Sends `signal` (e.g. `libc::SIGSTOP`, `SIGCONT`, `SIGKILL`) to the server.
+    pub fn signal(&self, signal: i32) {
+        if let Some(c) = &self.child {
+            // SAFETY: kill(2) on a PID we spawned and have not reaped yet.
+            unsafe {
+                libc::kill(c.id() as libc::pid_t, signal);
+            }
+        }
+    }
+
+    /// Kills the server (SIGKILL) and reaps it.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Stops the server with SIGTERM and waits for it (SIGKILL after 10 s).
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            // SAFETY: kill(2) on a PID we spawned and have not reaped yet.
+            unsafe {
+                libc::kill(c.id() as libc::pid_t, libc::SIGTERM);
+            }
+            let start = Instant::now();
+            while start.elapsed() < Duration::from_secs(10) {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Panics unless something accepts TCP connections on `addr` within `within`; the panic
+    /// message carries the tail of the server log.
+    pub fn wait_for_port(&mut self, addr: SocketAddr, within: Duration) {
+        let start = Instant::now();
+        loop {
+            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+                return;
+            }
+            if let Some(c) = self.child.as_mut()
+                && let Ok(Some(status)) = c.try_wait()
+            {
+                panic!(
+                    "{} exited ({status}) before listening: {}",
+                    self.name,
+                    self.log_tail()
+                );
+            }
+            assert!(
+                start.elapsed() < within,
+                "{} not listening on {addr} after {within:?}: {}",
+                self.name,
+                self.log_tail()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// The last lines of the server log, for failure messages.
+    pub fn log_tail(&self) -> String {
+        let Some(path) = &self.log else {
+            return "(no log)".into();
+        };
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Makes the kernel kill the child when the thread that spawned it (and so this process) exits.
+pub fn die_with_parent(cmd: &mut Command) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: prctl and getppid are async-signal-safe; nothing else runs between fork and exec.
+        let parent = std::process::id() as libc::pid_t;
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                if libc::getppid() != parent {
+                    libc::_exit(1);
+                }
+                Ok(())
+            });
+        }
+    }
+}
+
+/// A temporary folder readable by other users (PostgreSQL runs as `postgres`), removed on drop.
+pub fn temp_dir(prefix: &str) -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir()
+        .expect("temp dir");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
+        .expect("chmod temp dir");
+    dir
+}

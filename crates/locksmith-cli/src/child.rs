@@ -29,7 +29,7 @@ pub enum Outcome {
 /// # Errors
 /// 127 when the command is not found, 126 when it cannot be executed, 69 when waiting for it
 /// fails or the signal handlers cannot be installed.
-pub async fn run_while_held(
+pub(crate) async fn run_while_held(
     command: &[OsString],
     env: &[(&str, String)],
     lost: impl Future<Output = LossReason>,
@@ -99,7 +99,7 @@ fn wait_failure(err: io::Error) -> Failure {
 }
 
 /// The exit code that reports `status`: its own code, or 128+N if signal N killed it.
-pub fn exit_code(status: ExitStatus) -> u8 {
+pub(crate) fn exit_code(status: ExitStatus) -> u8 {
     use std::os::unix::process::ExitStatusExt;
     match (status.code(), status.signal()) {
         (Some(code), _) => (code & 0xff) as u8,

@@ -7,7 +7,7 @@ use std::time::Duration;
 pub const MAX: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
 /// Parses a human duration for clap; the error says what is expected.
-pub fn parse(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse(text: &str) -> Result<Duration, String> {
     let d = humantime::parse_duration(text.trim())
         .map_err(|e| format!("{e}; expected a duration such as 500ms, 10s, 2m or 1h30m"))?;
     if d > MAX {

@@ -12,7 +12,7 @@ use crate::waiting;
 /// # Errors
 /// As `run`: 75 when leadership is not won within `--wait`, 64/69 for library errors,
 /// 126/127 when the command cannot be started.
-pub async fn elect(locker: &Locker, key: LockKey, args: ElectArgs) -> Result<u8, Failure> {
+pub(crate) async fn elect(locker: &Locker, key: LockKey, args: ElectArgs) -> Result<u8, Failure> {
     let election = locker.election(&key, lock_options(&args.hold))?;
     let what = format!("leadership of {}", show_key(key.as_str()));
     let leadership = waiting::announce_while(locker, &key, &what, election.campaign()).await?;

@@ -71,7 +71,7 @@ impl fmt::Display for Failure {
 }
 
 /// The exit code for a library error.
-pub fn code_of(err: &Error) -> u8 {
+pub(crate) fn code_of(err: &Error) -> u8 {
     match err {
         Error::InvalidKey { .. } | Error::InvalidUrl { .. } | Error::InvalidOption(_) => USAGE,
         Error::Timeout { .. } => NOT_OBTAINED,

@@ -19,7 +19,7 @@ const RELEASE_BOUND: Duration = Duration::from_secs(10);
 /// # Errors
 /// 75 when the lock is not obtained in time, 64/69 for library errors, 126/127 when the
 /// command cannot be started.
-pub async fn run(locker: &Locker, key: LockKey, args: RunArgs) -> Result<u8, Failure> {
+pub(crate) async fn run(locker: &Locker, key: LockKey, args: RunArgs) -> Result<u8, Failure> {
     let opts = lock_options(&args.hold).renew(!args.no_renew);
     let guard = if args.no_wait {
         match locker.try_acquire(&key, &opts).await? {
@@ -40,7 +40,7 @@ pub async fn run(locker: &Locker, key: LockKey, args: RunArgs) -> Result<u8, Fai
 }
 
 /// The options shared by `run` and `elect`.
-pub fn lock_options(hold: &HoldArgs) -> LockOptions {
+pub(crate) fn lock_options(hold: &HoldArgs) -> LockOptions {
     let mut opts = LockOptions::new().ttl(hold.ttl).wait(match hold.wait {
         Some(d) => WaitPolicy::Timeout(d),
         None => WaitPolicy::Forever,
@@ -52,7 +52,7 @@ pub fn lock_options(hold: &HoldArgs) -> LockOptions {
 }
 
 /// Runs the command of `hold` with `LOCKSMITH_KEY` and `LOCKSMITH_FENCING_TOKEN` set.
-pub async fn hold_and_run(
+pub(crate) async fn hold_and_run(
     hold: &HoldArgs,
     key: &LockKey,
     token: FencingToken,
@@ -71,7 +71,7 @@ pub async fn hold_and_run(
 ///
 /// # Errors
 /// The outcome's own failure (the command could not be started, say).
-pub async fn finish(
+pub(crate) async fn finish(
     outcome: Result<Outcome, Failure>,
     release: impl Future<Output = locksmith::Result<bool>>,
     what: &str,

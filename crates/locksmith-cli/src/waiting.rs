@@ -15,7 +15,7 @@ const PERIOD: Duration = Duration::from_secs(1);
 /// The acquire future is raced against a one-second timer and never restarted: the lock is
 /// waited for by the backend's notification; the timer only drives the holder lookups for the
 /// message.
-pub async fn announce_while<T>(
+pub(crate) async fn announce_while<T>(
     locker: &Locker,
     key: &LockKey,
     what: &str,

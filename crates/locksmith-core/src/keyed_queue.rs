@@ -72,6 +72,9 @@ impl<T: Default> KeyedQueue<T> {
 
     /// Waits for this key's turn, first come first served.
     ///
+    /// # Errors
+    /// None: waiting for a turn cannot fail.
+    ///
     /// # Cancel safety
     /// Cancel-safe: a dropped waiter leaves the line and the key's state stays for others.
     pub async fn turn(&self, key: &str) -> QueueTurn<T> {

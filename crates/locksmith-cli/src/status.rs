@@ -27,7 +27,11 @@ fn millis(d: Duration) -> u64 {
 ///
 /// # Errors
 /// 64 for an invalid key, 69 when the backend cannot be reached or cannot tell.
-pub(crate) async fn status(locker: &Locker, key: LockKey, args: &StatusArgs) -> Result<u8, Failure> {
+pub(crate) async fn status(
+    locker: &Locker,
+    key: LockKey,
+    args: &StatusArgs,
+) -> Result<u8, Failure> {
     let holder = locker.holder(&key).await?;
     if args.json {
         let h = holder.as_ref();

@@ -149,7 +149,10 @@ impl Node {
     pub(crate) fn failed(&self, live: &Live, key: Option<&str>, err: RedisError) -> Error {
         if is_connection_error(&err) {
             let mut cur = self.current.lock().expect("node");
-            if cur.as_ref().is_some_and(|c| c.generation == live.generation) {
+            if cur
+                .as_ref()
+                .is_some_and(|c| c.generation == live.generation)
+            {
                 *cur = None;
             }
         }

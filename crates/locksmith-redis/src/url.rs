@@ -51,7 +51,9 @@ fn duration(url: &str, name: &str, value: &str) -> Result<Duration> {
     let d = humantime::parse_duration(value).map_err(|e| {
         bad(
             url,
-            format!("`{name}={value}` is not a duration ({e}); write e.g. {name}=500ms or {name}=5s"),
+            format!(
+                "`{name}={value}` is not a duration ({e}); write e.g. {name}=500ms or {name}=5s"
+            ),
         )
     })?;
     if d.is_zero() {
@@ -68,9 +70,10 @@ fn parse_query(url: &str, query: &str, redlock: bool) -> Result<UrlOptions> {
             ("command_timeout", _) => o.command_timeout = duration(url, &name, &value)?,
             ("prefix", _) => o.prefix = value.into_owned(),
             ("drift", true) => {
-                o.drift = Some(humantime::parse_duration(&value).map_err(|e| {
-                    bad(url, format!("`drift={value}` is not a duration ({e})"))
-                })?)
+                o.drift =
+                    Some(humantime::parse_duration(&value).map_err(|e| {
+                        bad(url, format!("`drift={value}` is not a duration ({e})"))
+                    })?)
             }
             ("retry_delay", true) => o.retry_delay = duration(url, &name, &value)?,
             (other, _) => {
@@ -114,7 +117,12 @@ pub(crate) fn parse_redis(url: &str) -> Result<(Target, UrlOptions)> {
     let tls = match parsed.scheme() {
         "redis" => false,
         "rediss" => true,
-        other => return Err(bad(url, format!("expected redis:// or rediss://, not {other}://"))),
+        other => {
+            return Err(bad(
+                url,
+                format!("expected redis:// or rediss://, not {other}://"),
+            ));
+        }
     };
     if parsed.host_str().is_none_or(str::is_empty) {
         return Err(bad(url, "the URL names no host; write redis://HOST:PORT"));
@@ -162,8 +170,7 @@ pub(crate) fn parse_redlock(url: &str) -> Result<(Vec<Target>, UrlOptions)> {
             return Err(bad(url, format!("an empty host in the list; {usage}")));
         }
         let one = format!("redis://{userinfo}{host}{db}");
-        ::url::Url::parse(&one)
-            .map_err(|e| bad(url, format!("host `{host}`: {e}; {usage}")))?;
+        ::url::Url::parse(&one).map_err(|e| bad(url, format!("host `{host}`: {e}; {usage}")))?;
         targets.push(Target {
             url: one,
             tls: false,
@@ -196,11 +203,18 @@ mod tests {
         assert_eq!(o.command_timeout, DEFAULT_COMMAND_TIMEOUT);
         assert_eq!(o.prefix, "x:");
         assert!(parse_redis("rediss://h").unwrap().0.tls);
-        let err = parse_redis("redis://:secret@h/abc").unwrap_err().to_string();
-        assert!(err.contains("database number") && !err.contains("secret"), "{err}");
+        let err = parse_redis("redis://:secret@h/abc")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("database number") && !err.contains("secret"),
+            "{err}"
+        );
         let err = parse_redis("redis://h?colour=red").unwrap_err().to_string();
         assert!(err.contains("unknown option `colour`"), "{err}");
-        let err = parse_redis("redis://h?command_timeout=soon").unwrap_err().to_string();
+        let err = parse_redis("redis://h?command_timeout=soon")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("not a duration"), "{err}");
     }
 
@@ -209,10 +223,19 @@ mod tests {
         let (t, o) =
             parse_redlock("redlock://:pw@a:1,b:2,c:3/2?drift=5ms&retry_delay=20ms").unwrap();
         let urls: Vec<_> = t.iter().map(|t| t.url.as_str()).collect();
-        assert_eq!(urls, ["redis://:pw@a:1/2", "redis://:pw@b:2/2", "redis://:pw@c:3/2"]);
+        assert_eq!(
+            urls,
+            [
+                "redis://:pw@a:1/2",
+                "redis://:pw@b:2/2",
+                "redis://:pw@c:3/2"
+            ]
+        );
         assert_eq!(o.drift, Some(Duration::from_millis(5)));
         assert_eq!(o.retry_delay, Duration::from_millis(20));
-        let err = parse_redlock("redlock://:pw@a:1,b:2").unwrap_err().to_string();
+        let err = parse_redlock("redlock://:pw@a:1,b:2")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("at least 3") && !err.contains("pw@"), "{err}");
         assert!(parse_redlock("redlock://a:1,,c:3").is_err());
     }

@@ -112,7 +112,8 @@ impl Registration {
             *sink = Some(connect(&self.node, &self.shared).await?);
         }
         let (_, s) = sink.as_mut().expect("sink");
-        let done = tokio::time::timeout(self.node.command_timeout, s.subscribe(&self.channel)).await;
+        let done =
+            tokio::time::timeout(self.node.command_timeout, s.subscribe(&self.channel)).await;
         match done {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
@@ -124,7 +125,13 @@ impl Registration {
                 return Err(connect_timeout(&self.node.url, self.node.command_timeout));
             }
         }
-        if let Some(c) = self.shared.channels.lock().expect("waker").get_mut(&self.channel) {
+        if let Some(c) = self
+            .shared
+            .channels
+            .lock()
+            .expect("waker")
+            .get_mut(&self.channel)
+        {
             c.subscribed = true;
         }
         Ok(())

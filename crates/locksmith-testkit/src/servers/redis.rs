@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock, mpsc};
 use std::time::Duration;
 
 use super::{ServerProcess, free_port, require_binary, temp_dir};
@@ -66,7 +66,45 @@ impl RedisServer {
     }
 }
 
+/// Spawns from one thread that lives as long as the process: the kernel's parent-death signal
+/// follows the thread that forked, and test threads end before the process does.
 fn spawn(port: u16, dir: PathBuf, extra: &[String]) -> ServerProcess {
+    type Job = Box<dyn FnOnce() + Send>;
+    static SPAWNER: OnceLock<Mutex<mpsc::Sender<Job>>> = OnceLock::new();
+    let spawner = SPAWNER.get_or_init(|| {
+        let (tx, rx) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("redis-server spawner".into())
+            .spawn(move || {
+                for job in rx {
+                    job();
+                }
+                // Keep the thread (and so the servers) alive until the process exits.
+                loop {
+                    std::thread::park();
+                }
+            })
+            .expect("spawner thread");
+        Mutex::new(tx)
+    });
+    let (done_tx, done_rx) = mpsc::channel();
+    let extra = extra.to_vec();
+    let job: Job = Box::new(move || {
+        let outcome = std::panic::catch_unwind(move || spawn_here(port, dir, &extra));
+        let _ = done_tx.send(outcome);
+    });
+    spawner
+        .lock()
+        .expect("spawner")
+        .send(job)
+        .expect("spawner alive");
+    match done_rx.recv().expect("spawner answers") {
+        Ok(process) => process,
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
+}
+
+fn spawn_here(port: u16, dir: PathBuf, extra: &[String]) -> ServerProcess {
     let bin = require_binary("redis-server", "redis-server");
     let log = dir.join("redis.log");
     let mut cmd = Command::new(bin);

@@ -8,7 +8,6 @@ use locksmith_core::{
     AcquireRequest, Backend, Capabilities, Expiry, FencingToken, Grant, HolderInfo, KeyedQueue,
     LeaseModel, LockKey, Result, mask_url,
 };
-use tokio::sync::oneshot;
 
 use crate::conn::Node;
 use crate::layout::{Names, ValueParts, holder_from_value};
@@ -107,7 +106,7 @@ impl Inner {
         let lease = RedisLease {
             node: Arc::clone(&self.node),
             names: names.clone(),
-            value: parts.with_token(token),
+            owner_prefix: parts.owner_prefix(),
             run_id: live.run_id,
         };
         Ok(Attempt::Granted(Grant {
@@ -120,26 +119,19 @@ impl Inner {
         }))
     }
 
-    /// One attempt that stays correct when the caller drops it: the request runs in its own
-    /// task, and a grant nobody is left to receive is released at once.
+    /// One attempt that stays correct when the caller drops it (see `detached`).
     async fn attempt(self: &Arc<Self>, names: &Names, req: &AcquireRequest) -> Result<Attempt> {
-        let (tx, rx) = oneshot::channel();
         let (this, names, req) = (Arc::clone(self), names.clone(), req.clone());
-        tokio::spawn(async move {
-            let out = this.attempt_now(&names, &req).await;
-            if let Err(Ok(Attempt::Granted(grant))) = tx.send(out) {
-                let _ = grant.lease.release().await;
-            }
-        });
-        match rx.await {
-            Ok(out) => out,
-            Err(_) => Err(locksmith_core::Error::backend(
-                &self.url,
-                None,
-                "the acquire task ended without an answer (runtime shutting down?)",
-                None,
-            )),
-        }
+        crate::detached::run(
+            &self.url,
+            async move { this.attempt_now(&names, &req).await },
+            |a| match a {
+                Attempt::Granted(g) => Ok(g),
+                other => Err(other),
+            },
+            Attempt::Granted,
+        )
+        .await
     }
 }
 

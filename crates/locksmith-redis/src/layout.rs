@@ -81,14 +81,31 @@ impl ValueParts {
     }
 
     /// The full value once the token is known.
+    #[cfg(test)]
     pub(crate) fn with_token(&self, token: u64) -> String {
         format!("{}:{token}:{}", self.head, self.tail)
+    }
+
+    /// What release and renew compare: `ls1:<secret>:`, the start of every value this grant
+    /// wrote (on Redlock, each node's value carries that node's token after it).
+    pub(crate) fn owner_prefix(&self) -> String {
+        format!("{}:", self.head)
     }
 }
 
 /// The owner label shown for a key held by a client that is not locksmith (redis-py's `Lock`,
 /// redsync, a plain `SET key value NX PX`).
 pub const FOREIGN_OWNER: &str = "(not locksmith: a plain SET NX lock)";
+
+/// The owner prefix of a value written by locksmith (`ls1:<secret>:`), if it is one.
+pub(crate) fn owner_prefix_of(value: &[u8]) -> Option<&[u8]> {
+    let tag = VALUE_TAG.len();
+    if !value.starts_with(VALUE_TAG.as_bytes()) || value.get(tag) != Some(&b':') {
+        return None;
+    }
+    let end = value[tag + 1..].iter().position(|b| *b == b':')?;
+    Some(&value[..tag + 1 + end + 1])
+}
 
 /// Reads a lock key's value (and PTTL in ms, negative when none) as holder info.
 pub(crate) fn holder_from_value(value: &[u8], pttl_ms: i64) -> HolderInfo {

@@ -10,12 +10,12 @@ use crate::conn::Node;
 use crate::layout::Names;
 use crate::scripts::{RELEASE, RENEW};
 
-/// A held `redis://` lock: the key's names, this grant's full value (which release and renew
+/// A held `redis://` lock: the key's names, this grant's value prefix (which release and renew
 /// compare) and the `run_id` of the server that granted it.
 pub(crate) struct RedisLease {
     pub(crate) node: Arc<Node>,
     pub(crate) names: Names,
-    pub(crate) value: String,
+    pub(crate) owner_prefix: String,
     pub(crate) run_id: Arc<str>,
 }
 
@@ -58,7 +58,7 @@ impl Lease for RedisLease {
         let mut conn = live.conn.clone();
         let done: i64 = RENEW
             .key(&self.names.lock)
-            .arg(&self.value)
+            .arg(&self.owner_prefix)
             .arg(ttl.as_millis().max(1) as u64)
             .invoke_async(&mut conn)
             .await
@@ -74,7 +74,7 @@ impl Lease for RedisLease {
         let mut conn = live.conn.clone();
         let done: i64 = RELEASE
             .key(&self.names.lock)
-            .arg(&self.value)
+            .arg(&self.owner_prefix)
             .arg(&self.names.channel)
             .invoke_async(&mut conn)
             .await

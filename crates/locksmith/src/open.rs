@@ -51,6 +51,8 @@ pub fn backend_from_url(url: &str) -> Result<Arc<dyn Backend>> {
         "file" => Ok(Arc::new(locksmith_file::FileBackend::from_url(url)?)),
         #[cfg(feature = "redis")]
         "redis" | "rediss" => Ok(Arc::new(locksmith_redis::RedisBackend::from_url(url)?)),
+        #[cfg(feature = "redis")]
+        "redlock" => Ok(Arc::new(locksmith_redis::RedlockBackend::from_url(url)?)),
         other => {
             let reason = match KNOWN.iter().find(|(s, _, _)| *s == other) {
                 Some((_, feature, what)) if EXISTING_FEATURES.contains(feature) => format!(

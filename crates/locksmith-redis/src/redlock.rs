@@ -187,10 +187,13 @@ impl Shared {
             timeout,
             |i| self.url_of(i),
             |i| self.acquire_on(i, names, &parts, ttl_ms),
+            // Stop early on a quorum, or when enough nodes answered "busy" that no quorum is
+            // possible; unreachable nodes are waited for (bounded), so that the error can say
+            // how many answered.
             |a| {
                 let granted = count(a, |(g, _)| matches!(g, NodeGrant::Granted(_)));
-                let no = a.iter().flatten().count() - granted;
-                granted >= quorum || no > n - quorum
+                let busy = count(a, |(g, _)| matches!(g, NodeGrant::Busy(_)));
+                granted >= quorum || busy > n - quorum
             },
         )
         .await;
@@ -241,10 +244,7 @@ impl Shared {
             timeout,
             |i| self.url_of(i),
             |i| self.owner_script_on(i, &FENCE_WRITEBACK, names, &prefix, &token_arg, true),
-            |a| {
-                let yes = count(a, |r| *r);
-                yes >= quorum || a.iter().flatten().count() - yes > n - quorum
-            },
+            |a| count(a, |r| *r) >= quorum || count(a, |r| !*r) > n - quorum,
         )
         .await;
         let drift = self.drift(ttl);

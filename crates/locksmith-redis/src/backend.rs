@@ -175,6 +175,13 @@ impl Backend for RedisBackend {
     ) -> Result<Option<Grant>> {
         let names = Names::new(&self.inner.prefix, key);
         let _turn = self.inner.queue.turn(&names.lock).await;
+        // Fast path: a free key costs one round trip, no subscription.
+        match self.inner.attempt(&names, req).await? {
+            Attempt::Granted(g) => return Ok(Some(g)),
+            Attempt::Busy(_) if deadline.is_some_and(|d| Instant::now() >= d) => return Ok(None),
+            Attempt::Busy(_) => {}
+        }
+        // Subscribe first, then try again: a release after this point cannot be missed.
         let reg = self.inner.waker.register(&names.channel).await?;
         let mut rx = reg.rx.clone();
         let mut idle_rounds = 0;

@@ -361,15 +361,26 @@ impl Backend for RedlockBackend {
         let shared = &self.inner.shared;
         let names = Names::new(&shared.opts.prefix, key);
         let _turn = self.inner.queue.turn(&names.lock).await;
-        // Listen for releases on every node that answers; a dead node is simply not heard.
-        let mut regs: Vec<Registration> = Vec::new();
-        for w in &self.inner.wakers {
-            if let Ok(Ok(r)) =
-                tokio::time::timeout(shared.node_timeout(req.ttl), w.register(&names.channel)).await
-            {
-                regs.push(r);
+        // Fast path: a free key needs no subscriptions.
+        match shared.attempt(&names, req).await? {
+            Attempt::Granted(g) => return Ok(Some(g)),
+            Attempt::Busy { .. } if deadline.is_some_and(|d| Instant::now() >= d) => {
+                return Ok(None);
             }
+            Attempt::Busy { .. } => {}
         }
+        // Listen for releases on every node that answers; a dead node is simply not heard.
+        let timeout = shared.node_timeout(req.ttl);
+        let regs: Vec<Registration> = futures_util::future::join_all(
+            self.inner
+                .wakers
+                .iter()
+                .map(|w| tokio::time::timeout(timeout, w.register(&names.channel))),
+        )
+        .await
+        .into_iter()
+        .filter_map(|r| r.ok().and_then(Result::ok))
+        .collect();
         let mut rxs: Vec<_> = regs.iter().map(|r| r.rx.clone()).collect();
         loop {
             for r in &regs {

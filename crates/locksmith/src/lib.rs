@@ -8,8 +8,10 @@
 //! |---|---|---|
 //! | `memory://NAME` | in-process, FIFO-fair (tests, docs) | always |
 //! | `file://DIR` | OS file locks on one machine | `file` (default) |
+//! | `redis://[[user]:pw@]host[:port][/db]`, `rediss://…` | one Redis primary (TLS with `rediss`) | `redis` |
+//! | `redlock://host:port,host:port,…` | Redlock over independent Redis primaries | `redis` |
 //!
-//! Redis, Redlock, PostgreSQL, MySQL/MariaDB, ZooKeeper and etcd backends are planned; their
+//! PostgreSQL, MySQL/MariaDB, ZooKeeper and etcd backends are planned; their
 //! schemes are recognised today and [`open`] says they are not available in this build.
 //!
 //! ```
@@ -35,6 +37,8 @@ mod open;
 pub use locksmith_core::*;
 #[cfg(feature = "file")]
 pub use locksmith_file as file;
+#[cfg(feature = "redis")]
+pub use locksmith_redis as redis;
 pub use open::{backend_from_url, default_url, open};
 
 /// The README's Rust examples, compiled as doc tests so that they stay true.

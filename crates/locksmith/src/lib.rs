@@ -8,8 +8,9 @@
 //! |---|---|---|
 //! | `memory://NAME` | in-process, FIFO-fair (tests, docs) | always |
 //! | `file://DIR` | OS file locks on one machine | `file` (default) |
+//! | `postgres://USER@HOST/DB` | PostgreSQL session advisory locks | `postgres` |
 //!
-//! Redis, Redlock, PostgreSQL, MySQL/MariaDB, ZooKeeper and etcd backends are planned; their
+//! Redis, Redlock, MySQL/MariaDB, ZooKeeper and etcd backends are planned; their
 //! schemes are recognised today and [`open`] says they are not available in this build.
 //!
 //! ```
@@ -35,6 +36,8 @@ mod open;
 pub use locksmith_core::*;
 #[cfg(feature = "file")]
 pub use locksmith_file as file;
+#[cfg(feature = "postgres")]
+pub use locksmith_postgres as postgres;
 pub use open::{backend_from_url, default_url, open};
 
 /// The README's Rust examples, compiled as doc tests so that they stay true.

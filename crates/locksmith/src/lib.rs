@@ -9,8 +9,9 @@
 //! | `memory://NAME` | in-process, FIFO-fair (tests, docs) | always |
 //! | `file://DIR` | OS file locks on one machine | `file` (default) |
 //! | `postgres://USER@HOST/DB` | PostgreSQL session advisory locks | `postgres` |
+//! | `mysql://USER@HOST/DB` | MySQL/MariaDB `GET_LOCK` | `mysql` |
 //!
-//! Redis, Redlock, MySQL/MariaDB, ZooKeeper and etcd backends are planned; their
+//! Redis, Redlock, ZooKeeper and etcd backends are planned; their
 //! schemes are recognised today and [`open`] says they are not available in this build.
 //!
 //! ```
@@ -36,6 +37,8 @@ mod open;
 pub use locksmith_core::*;
 #[cfg(feature = "file")]
 pub use locksmith_file as file;
+#[cfg(feature = "mysql")]
+pub use locksmith_mysql as mysql;
 #[cfg(feature = "postgres")]
 pub use locksmith_postgres as postgres;
 pub use open::{backend_from_url, default_url, open};

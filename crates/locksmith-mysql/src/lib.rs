@@ -1,5 +1,99 @@
 //! # locksmith-mysql
-//! wip
+//!
+//! The `mysql://` backend of [locksmith](https://example.invalid/locksmith) for MySQL 5.7+/8
+//! and MariaDB 10.x: named locks (`GET_LOCK`, `RELEASE_LOCK`, `IS_USED_LOCK`), with fencing
+//! tokens from a counter table.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use locksmith_core::{Locker, LockOptions};
+//! use locksmith_mysql::MySqlBackend;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> locksmith_core::Result<()> {
+//! let backend = MySqlBackend::from_url("mysql://app@db.example/app?connect_timeout=5s")?;
+//! let locker = Locker::new(Arc::new(backend));
+//! // The same lock as `SELECT GET_LOCK('jobs', 10)` from the mysql client:
+//! let guard = locker.acquire("jobs", &LockOptions::new()).await?;
+//! println!("fencing token {}", guard.fencing_token());
+//! guard.release().await?;
+//! # Ok(()) }
+//! ```
+//!
+//! ## URL
+//! `mysql://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?OPTIONS]` (or `mariadb://`), as mysql_async
+//! reads it (`prefer_socket=false`, `socket=…`, …), plus locksmith's own options:
+//!
+//! | Option | Default | Meaning |
+//! |---|---|---|
+//! | `connect_timeout` | `10s` | bound on opening a connection; a server that is down fails within it |
+//! | `statement_timeout` | `30s` | client-side bound on every statement but the blocking wait; the connection is closed when it passes |
+//! | `health_check` | `2s` | how often a held lock's connection is pinged |
+//! | `pool_idle` | `8` | idle connections kept for reuse |
+//!
+//! The database is required: the counter table lives there. Without a password in the URL,
+//! `MYSQL_PWD` is used; without a user, `USER`, then `root`. This build has **no TLS**
+//! (mysql_async's `minimal-rust` feature set): use a trusted network or a local socket.
+//!
+//! ## Key mapping
+//! A key of at most **64 characters** (MySQL's limit on lock names) that does not start with
+//! `locksmith~` is the lock name, **verbatim**: locksmith on key `jobs` and
+//! `SELECT GET_LOCK('jobs', 10)` exclude each other. Any other key maps to `locksmith~` and
+//! the first 54 hex digits of SHA-256 of its UTF-8 (64 characters; [`lock_name`]). The same
+//! rule is used on MariaDB, which would accept longer names, so a key names the same lock on
+//! either server. This mapping never changes. Test vectors:
+//!
+//! | Key | Lock name |
+//! |---|---|
+//! | `jobs` | `jobs` |
+//! | `x` × 65 | `locksmith~9537c5fdf120482f7d58d25e9ed583f52c02b4e304ea814db1633a` |
+//! | `locksmith~jobs` | `locksmith~c11bdfe6a6e970213c643ffd237fb1b3f8510d14061a1b71946138` |
+//!
+//! **Case and Unicode forms.** locksmith neither case-folds nor normalises verbatim names: it
+//! passes them as given, and the server decides. MariaDB 10.11 compares lock names byte for
+//! byte (`Jobs` and `jobs`, or `café` in NFC and NFD, are different locks); MySQL may compare
+//! them case-insensitively. Normalise keys yourself if your callers may spell them
+//! differently. Hashed names are byte-exact on every server. Fencing counters are shared by
+//! names that differ only in case or trailing spaces (see below), so tokens increase across
+//! holders on either kind of server.
+//!
+//! ## On the server
+//! - Each held lock lives on a connection **pinned** to the lease until release; a crashed
+//!   holder's lock is freed when the server sees its connection close.
+//! - **Fencing tokens** come from the table `locksmith_fencing` in the URL's database,
+//!   created on first use with [`CREATE_COUNTER`]: one row per name (compared with
+//!   `utf8mb4_unicode_ci`, so case variants share a row), holding the last token, the
+//!   holder's owner label and connection id. A user that may not create it gets an error
+//!   giving the SQL to run once. The attempt is **one statement**: `INSERT … SELECT … WHERE
+//!   GET_LOCK(name, 0) = 1 ON DUPLICATE KEY UPDATE token = LAST_INSERT_ID(token + 1) …`
+//!   writes a row only when the lock was granted, and the token returns in the reply's
+//!   last-insert-id. After a blocking wait the same upsert follows the grant. InnoDB commits
+//!   each upsert before the lock is used, so tokens are unique and strictly increasing across
+//!   successive holders of a name. Rows are never deleted. With `binlog_format=STATEMENT`
+//!   the server logs the attempt as unsafe for replication: use `MIXED` or `ROW`.
+//!
+//! ## Holder
+//! [`holder`](locksmith_core::Backend::holder) asks `IS_USED_LOCK` for the holder's
+//! connection and shows the owner label and token the grant recorded; a lock held by another
+//! client shows as `connection N`.
+//!
+//! ## Waiting, fairness and connections
+//! Local waiters on a key line up first come, first served, and only the first in line waits
+//! on the server, with one blocking `GET_LOCK` on a connection of its own (see
+//! `locksmith-sql`); a wait nobody in the process wants any more is ended with `KILL QUERY`.
+//! So 2,000 waiters on one key in one process cost two connections, not 2,000. The server
+//! grants a released name to its waiters in arrival order.
+//!
+//! ## Loss
+//! The lease pings its connection every `health_check`; a failed or unanswered ping (the
+//! connection was `KILL`ed, the server restarted, the link went silent) closes it and
+//! resolves [`Guard::lost`](locksmith_core::Guard::lost).
+//!
+//! ## Limits
+//! - Proxies that multiplex sessions (ProxySQL with multiplexing, some cloud proxies) break
+//!   named locks, which belong to one server session.
+//! - In a Galera / group-replication cluster, `GET_LOCK` is local to one node.
+//! - No TLS in this build (see URL).
 
 mod driver;
 mod name;
@@ -17,6 +111,7 @@ pub use name::{HASH_PREFIX, MAX_VERBATIM_CHARS, lock_name};
 
 /// The documented name test vectors (key, `GET_LOCK` name).
 pub const TEST_VECTORS: &[(&str, &str)] = &[
+    ("jobs", "jobs"),
     (
         "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
         "locksmith~9537c5fdf120482f7d58d25e9ed583f52c02b4e304ea814db1633a",

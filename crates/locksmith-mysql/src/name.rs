@@ -43,7 +43,7 @@ mod tests {
         );
         for (key, want) in crate::TEST_VECTORS {
             assert_eq!(lock_name(key), *want, "{key:?}");
-            assert_eq!(want.chars().count(), 64);
+            assert!(want.chars().count() <= 64);
         }
         assert_ne!(lock_name("locksmith~x"), "locksmith~x");
     }

@@ -83,6 +83,17 @@ impl Driver for MySqlDriver {
         })
     }
 
+    async fn warm_up(&self, conn: &MyConn) -> Result<()> {
+        let mut c = conn.conn.lock().await;
+        for sql in [TRY_LOCK, LOCK_WAIT, TAKE_TOKEN, UNLOCK] {
+            // Prepared statements stay in the connection's statement cache.
+            c.prep(sql)
+                .await
+                .map_err(|e| self.err(None, "preparing locksmith's statements", e))?;
+        }
+        Ok(())
+    }
+
     async fn prepare(&self, conn: &MyConn) -> Result<()> {
         let mut c = conn.conn.lock().await;
         let row: Option<(Option<String>, u64)> = c

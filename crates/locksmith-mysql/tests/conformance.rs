@@ -20,7 +20,10 @@ fn main() -> std::process::ExitCode {
             locksmith_mysql::capabilities(),
             move || {
                 let url = url.clone();
-                async move { locksmith_mysql::open(&url) as locksmith_core::Result<Arc<dyn Backend>> }
+                async move {
+                    let b = locksmith_mysql::MySqlBackend::connect(&url).await?;
+                    Ok(Arc::new(b) as Arc<dyn Backend>)
+                }
             },
         )
     })

@@ -65,7 +65,19 @@ impl PgDriver {
         conn.statements
             .get_or_try_init(|| async {
                 let c = &conn.client;
-                let (a, b, w, u, h) = tokio::try_join!(
+                // PostgreSQL 14+ then notices a vanished client even while it waits for a
+                // lock; sent in the same round trip as the statements.
+                let check = async {
+                    if let Err(e) = c
+                        .batch_execute("SET client_connection_check_interval = 1000")
+                        .await
+                    {
+                        tracing::debug!(error = %e, "client_connection_check_interval not set (PostgreSQL < 14?)");
+                    }
+                    Ok(())
+                };
+                let (_, a, b, w, u, h) = tokio::try_join!(
+                    check,
                     c.prepare(TRY_LOCK),
                     c.prepare(TRY_LOCK_SAME_OWNER),
                     c.prepare(LOCK_WAIT),
@@ -146,13 +158,6 @@ impl Driver for PgDriver {
             };
             let _ = tx.send(Some(why));
         });
-        // PostgreSQL 14+ then notices a vanished client even while it waits for a lock.
-        if let Err(e) = client
-            .batch_execute("SET client_connection_check_interval = 1000")
-            .await
-        {
-            tracing::debug!(error = %e, "client_connection_check_interval not set (PostgreSQL < 14?)");
-        }
         Ok(PgConn {
             cancel: client.cancel_token(),
             client,
@@ -160,6 +165,10 @@ impl Driver for PgDriver {
             statements: OnceCell::new(),
             owner: Mutex::new(String::new()),
         })
+    }
+
+    async fn warm_up(&self, conn: &PgConn) -> Result<()> {
+        self.statements(conn).await.map(drop)
     }
 
     async fn prepare(&self, conn: &PgConn) -> Result<()> {

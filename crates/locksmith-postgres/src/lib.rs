@@ -158,6 +158,22 @@ impl PgBackend {
         })
     }
 
+    /// A backend for `url` with one connection opened and the fencing counter set up, so
+    /// that a server that is down, bad credentials or a role that may not create the counter
+    /// are reported now.
+    ///
+    /// # Errors
+    /// As [`PgBackend::from_url`], and [`locksmith_core::Error::Backend`] when the server cannot
+    /// be reached or the counter cannot be set up.
+    ///
+    /// # Cancel safety
+    /// Cancel-safe: a dropped call leaves at most a closed connection.
+    pub async fn connect(url: &str) -> Result<Self> {
+        let b = Self::from_url(url)?;
+        b.inner.warm_up().await?;
+        Ok(b)
+    }
+
     /// How many connections this backend has opened, has open now, and had open at most.
     pub fn connection_stats(&self) -> ConnectionStats {
         self.inner.connection_stats()

@@ -20,7 +20,10 @@ fn main() -> std::process::ExitCode {
             locksmith_postgres::capabilities(),
             move || {
                 let url = url.clone();
-                async move { locksmith_postgres::open(&url) as locksmith_core::Result<Arc<dyn Backend>> }
+                async move {
+                    let b = locksmith_postgres::PgBackend::connect(&url).await?;
+                    Ok(Arc::new(b) as Arc<dyn Backend>)
+                }
             },
         )
     })

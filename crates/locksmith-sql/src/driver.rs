@@ -123,4 +123,16 @@ pub trait Driver: Send + Sync + fmt::Debug + 'static {
     fn is_closed(&self, _conn: &Self::Conn) -> bool {
         false
     }
+
+    /// Readies a new connection for its first lock (e.g. prepares statements). The default
+    /// does nothing.
+    ///
+    /// # Errors
+    /// When the server fails the preparation.
+    ///
+    /// # Cancel safety
+    /// Idempotent.
+    async fn warm_up(&self, _conn: &Self::Conn) -> Result<()> {
+        Ok(())
+    }
 }

@@ -91,6 +91,22 @@ impl<D: Driver> SqlBackend<D> {
     pub fn connection_stats(&self) -> ConnectionStats {
         self.inner.counters.stats()
     }
+
+    /// Opens one connection (keeping it idle for the first request) and makes sure the
+    /// fencing counter exists, so that a server that is down or a role that may not create
+    /// the counter is reported now rather than at the first lock.
+    ///
+    /// # Errors
+    /// When the server cannot be reached or the counter cannot be set up.
+    ///
+    /// # Cancel safety
+    /// Cancel-safe: a dropped call leaves at most a closed connection.
+    pub async fn warm_up(&self) -> Result<()> {
+        let (s, _) = self.inner.checkout(None).await?;
+        self.inner.driver.warm_up(&s.conn).await?;
+        self.inner.checkin(s);
+        Ok(())
+    }
 }
 
 impl<D: Driver> Inner<D> {

@@ -10,8 +10,10 @@
 //! | `file://DIR` | OS file locks on one machine | `file` (default) |
 //! | `redis://[[user]:pw@]host[:port][/db]`, `rediss://…` | one Redis primary (TLS with `rediss`) | `redis` |
 //! | `redlock://host:port,host:port,…` | Redlock over independent Redis primaries | `redis` |
+//! | `postgres://USER@HOST/DB` | PostgreSQL session advisory locks | `postgres` |
+//! | `mysql://USER@HOST/DB` | MySQL/MariaDB `GET_LOCK` | `mysql` |
 //!
-//! PostgreSQL, MySQL/MariaDB, ZooKeeper and etcd backends are planned; their
+//! ZooKeeper and etcd backends are planned; their
 //! schemes are recognised today and [`open`] says they are not available in this build.
 //!
 //! ```
@@ -39,6 +41,10 @@ pub use locksmith_core::*;
 pub use locksmith_file as file;
 #[cfg(feature = "redis")]
 pub use locksmith_redis as redis;
+#[cfg(feature = "mysql")]
+pub use locksmith_mysql as mysql;
+#[cfg(feature = "postgres")]
+pub use locksmith_postgres as postgres;
 pub use open::{backend_from_url, default_url, open};
 
 /// The README's Rust examples, compiled as doc tests so that they stay true.

@@ -13,7 +13,8 @@ log() { printf '\n== %s\n' "$*" >&2; }
 
 # Debian packages the tests need. The file and memory backends need none beyond a shell and
 # `flock` (util-linux, used by the interoperation test); later backends add their servers here.
-PACKAGES=(util-linux)
+# etcd: the server and `etcdctl` (interop tests), and `protoc` to build the etcd-client crate.
+PACKAGES=(util-linux protobuf-compiler etcd-server etcd-client)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

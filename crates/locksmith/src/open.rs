@@ -20,7 +20,7 @@ const KNOWN: &[(&str, &str, &str)] = &[
 ];
 
 /// Features that exist in this version of the crate (compiled in or not).
-const EXISTING_FEATURES: &[&str] = &["file"];
+const EXISTING_FEATURES: &[&str] = &["file", "etcd"];
 
 /// Opens a backend by URL and wraps it in a [`Locker`].
 ///
@@ -49,6 +49,8 @@ pub fn backend_from_url(url: &str) -> Result<Arc<dyn Backend>> {
         "memory" => Ok(Arc::new(MemoryBackend::named(rest))),
         #[cfg(feature = "file")]
         "file" => Ok(Arc::new(locksmith_file::FileBackend::from_url(url)?)),
+        #[cfg(feature = "etcd")]
+        "etcd" => Ok(Arc::new(locksmith_etcd::EtcdBackend::from_url(url)?)),
         other => {
             let reason = match KNOWN.iter().find(|(s, _, _)| *s == other) {
                 Some((_, feature, what)) if EXISTING_FEATURES.contains(feature) => format!(

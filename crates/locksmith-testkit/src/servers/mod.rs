@@ -4,6 +4,8 @@
 //! A missing server binary is a failure that names the Debian package to install
 //! (`scripts/test.sh` installs them), never a silent skip. Recipes: `../shared/servers.md`.
 
+pub mod etcd;
+
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -1,0 +1,32 @@
+//! The locksmith conformance suite against a private single-node etcd that lives as long as
+//! this test process (nextest runs each case in its own process). The lease TTL is 3 s so
+//! that the killed-holder case sees the lock freed soon after the holder dies.
+
+use std::sync::Arc;
+
+use locksmith_core::Backend;
+use locksmith_etcd::EtcdBackend;
+use locksmith_testkit::servers::etcd::{shared_etcd_url, stop_shared_etcd};
+
+fn main() -> std::process::ExitCode {
+    let listing = std::env::args().any(|a| a == "--list");
+    let code = locksmith_testkit::conformance_main(|| async move {
+        // Listing must stay cheap: no server then (the URL is never used).
+        let url = if listing {
+            "etcd://127.0.0.1:1".to_owned()
+        } else {
+            format!("{}?lease_ttl=3", shared_etcd_url())
+        };
+        locksmith_testkit::Target::new(
+            "etcd",
+            url.clone(),
+            locksmith_etcd::capabilities(),
+            move || {
+                let url = url.clone();
+                async move { Ok(Arc::new(EtcdBackend::from_url(&url)?) as Arc<dyn Backend>) }
+            },
+        )
+    });
+    stop_shared_etcd();
+    code
+}

@@ -13,7 +13,7 @@ use tokio::sync::{Mutex, OnceCell};
 
 use crate::lease::QueuedKey;
 use crate::ops::{self, Checked, Contender, Enqueued};
-use crate::session::Session;
+use crate::session::{self, Session};
 use crate::url::{self, Config};
 
 /// What the etcd backend can do.
@@ -41,6 +41,13 @@ impl std::fmt::Debug for EtcdBackend {
     }
 }
 
+/// Why enqueuing failed.
+enum Enqueue {
+    /// The server does not know our lease (expired or revoked): grant a new one and retry.
+    LeaseGone,
+    Failed(Error),
+}
+
 /// How a wait in line ended.
 enum Waited {
     /// The predecessor is gone (or may be): check the line again.
@@ -63,7 +70,12 @@ impl EtcdBackend {
         })
     }
 
-    fn err(&self, key: Option<&str>, what: &str, e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Error {
+    fn err(
+        &self,
+        key: Option<&str>,
+        what: &str,
+        e: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Error {
         let e = e.into();
         Error::backend(self.url.clone(), key, format!("{what}: {e}"), Some(e))
     }
@@ -161,21 +173,31 @@ impl EtcdBackend {
         format!("{}{}/", self.cfg.namespace, key.as_str()).into_bytes()
     }
 
-    /// Puts our key in `key`'s line. Returns the queued key and the line at that moment.
+    /// Puts our key in `key`'s line. Returns its create revision and the line at that moment.
     async fn enqueue(
         &self,
         key: &LockKey,
         req: &AcquireRequest,
         queued: &mut QueuedKey,
-        lease: i64,
+        session: &Session,
         prefix: &[u8],
-    ) -> Result<(i64, Vec<Contender>)> {
+    ) -> Result<(i64, Vec<Contender>), Enqueue> {
         let mut c = queued.client.clone();
         // A leftover key of ours (a release whose answer was lost) is deleted first, so that
         // every grant has a fresh create revision and so a fresh fencing token.
         for _ in 0..3 {
-            let put = ops::enqueue(&mut c, prefix, &queued.key, &req.owner, lease);
-            match self.bounded(key.as_str(), "cannot enqueue the lock key", put).await? {
+            let put = ops::enqueue(&mut c, prefix, &queued.key, &req.owner, session.id);
+            let put = match tokio::time::timeout(self.cfg.connect_timeout, put).await {
+                Ok(Err(e)) if session::is_lease_not_found(&e) => {
+                    session.mark_lost(format!("the server no longer knows the lease ({e})"));
+                    return Err(Enqueue::LeaseGone);
+                }
+                Ok(r) => {
+                    r.map_err(|e| self.err(Some(key.as_str()), "cannot enqueue the lock key", e))
+                }
+                Err(_) => Err(self.timeout_err(Some(key.as_str()), "enqueuing the lock key")),
+            };
+            match put.map_err(Enqueue::Failed)? {
                 Enqueued::Created { rev, contenders } => {
                     queued.rev = Some(rev);
                     return Ok((rev, contenders));
@@ -183,17 +205,18 @@ impl EtcdBackend {
                 Enqueued::Exists { rev } => {
                     let del = ops::delete_if(&mut c, &queued.key, rev);
                     self.bounded(key.as_str(), "cannot delete a leftover lock key", del)
-                        .await?;
+                        .await
+                        .map_err(Enqueue::Failed)?;
                 }
             }
         }
-        Err(Error::backend(
+        Err(Enqueue::Failed(Error::backend(
             self.url.clone(),
             Some(key.as_str()),
             "the lock key of this client keeps reappearing; is another process using the same \
              etcd lease?",
             None,
-        ))
+        )))
     }
 
     /// Waits for the deletion of `pred`, the contender just ahead of us, seen at revision `at`.
@@ -267,27 +290,42 @@ impl EtcdBackend {
             }
         };
         let mut client = self.client().await?;
-        let session = self.session(&client).await?;
-        let mut my_key = prefix.clone();
-        my_key.extend_from_slice(format!("{:x}", session.id).as_bytes());
-        let mut queued = QueuedKey {
-            client: client.clone(),
-            key: my_key,
-            rev: None,
-            turn: Some(turn),
+        let mut turn = Some(turn);
+        let mut attempts = 0;
+        let (session, queued, rev, line) = loop {
+            let session = self.session(&client).await?;
+            let mut my_key = prefix.clone();
+            my_key.extend_from_slice(format!("{:x}", session.id).as_bytes());
+            let mut queued = QueuedKey {
+                client: client.clone(),
+                key: my_key,
+                rev: None,
+                turn: turn.take(),
+            };
+            match self.enqueue(key, req, &mut queued, &session, &prefix).await {
+                Ok((rev, line)) => break (session, queued, rev, line),
+                // Our lease is gone (nothing of it can be in line): once more with a new one.
+                Err(Enqueue::LeaseGone) if attempts == 0 => {
+                    attempts += 1;
+                    turn = queued.turn.take();
+                }
+                Err(Enqueue::LeaseGone) => {
+                    return Err(Error::backend(
+                        self.url.clone(),
+                        Some(key.as_str()),
+                        "etcd keeps forgetting this client's new lease",
+                        None,
+                    ));
+                }
+                Err(Enqueue::Failed(e)) => return Err(e),
+            }
         };
-        let (rev, line) = self
-            .enqueue(key, req, &mut queued, session.id, &prefix)
-            .await?;
         let mut ahead: Vec<Contender> = line.into_iter().filter(|c| c.create_rev < rev).collect();
         let mut at = rev;
         if !ahead.is_empty() && !wait {
             return Ok(None); // `queued` deletes our key on drop
         }
-        loop {
-            let Some(pred) = ahead.last().cloned() else {
-                break;
-            };
+        while let Some(pred) = ahead.last().cloned() {
             tokio::select! {
                 why = session.lost() => {
                     return Err(Error::backend(

@@ -146,7 +146,10 @@ pub(crate) async fn exists(
     let resp = client
         .get(key, Some(GetOptions::new().with_keys_only()))
         .await?;
-    Ok(resp.kvs().first().is_some_and(|kv| kv.create_revision() == rev))
+    Ok(resp
+        .kvs()
+        .first()
+        .is_some_and(|kv| kv.create_revision() == rev))
 }
 
 /// The holder of the lock under `prefix`: the first direct child, with its value (the owner

@@ -6,6 +6,7 @@
 //! past that without a newer confirmation it is lost, so `lost()` resolves before the server
 //! can expire the lease and delete the lock keys.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use etcd_client::Client;
@@ -16,6 +17,7 @@ use tokio::task::JoinHandle;
 pub(crate) struct Session {
     pub(crate) id: i64,
     lost: watch::Receiver<Option<String>>,
+    lost_tx: Arc<watch::Sender<Option<String>>>,
     keeper: JoinHandle<()>,
     client: Client,
 }
@@ -43,10 +45,18 @@ impl Session {
         let resp = c.lease_grant(ttl.as_secs() as i64, None).await?;
         let granted = Duration::from_secs(resp.ttl().max(0) as u64);
         let (tx, rx) = watch::channel(None);
-        let keeper = tokio::spawn(keep(client.clone(), resp.id(), sent, granted, tx));
+        let tx = Arc::new(tx);
+        let keeper = tokio::spawn(keep(
+            client.clone(),
+            resp.id(),
+            sent,
+            granted,
+            Arc::clone(&tx),
+        ));
         Ok(Self {
             id: resp.id(),
             lost: rx,
+            lost_tx: tx,
             keeper,
             client: client.clone(),
         })
@@ -55,6 +65,12 @@ impl Session {
     /// Why the session is lost, if it is.
     pub(crate) fn lost_reason(&self) -> Option<String> {
         self.lost.borrow().clone()
+    }
+
+    /// Marks the session lost (the server said it does not know the lease).
+    pub(crate) fn mark_lost(&self, reason: String) {
+        self.keeper.abort();
+        mark(&self.lost_tx, reason);
     }
 
     /// Resolves when the session is lost, with the reason.
@@ -88,11 +104,32 @@ async fn keep(
     id: i64,
     granted_sent: Instant,
     granted_ttl: Duration,
-    lost: watch::Sender<Option<String>>,
+    lost: Arc<watch::Sender<Option<String>>>,
 ) {
     let reason = keep_until_lost(client, id, granted_sent, granted_ttl).await;
     tracing::warn!(lease = format!("{id:x}"), %reason, "etcd lease lost");
-    let _ = lost.send(Some(reason));
+    mark(&lost, reason);
+}
+
+/// First loss wins.
+fn mark(lost: &watch::Sender<Option<String>>, reason: String) {
+    lost.send_if_modified(|slot| {
+        if slot.is_none() {
+            *slot = Some(reason);
+            true
+        } else {
+            false
+        }
+    });
+}
+
+/// True when etcd answered that the lease does not exist (expired or revoked).
+pub(crate) fn is_lease_not_found(e: &etcd_client::Error) -> bool {
+    match e {
+        etcd_client::Error::GRpcStatus(s) => s.message().contains("requested lease not found"),
+        etcd_client::Error::LeaseKeepAliveError(m) => m.contains("not found"),
+        _ => false,
+    }
 }
 
 async fn keep_until_lost(

@@ -58,7 +58,7 @@ fn decode(url: &str, s: &str) -> Result<String> {
 fn seconds(url: &str, name: &str, value: &str) -> Result<Duration> {
     let trimmed = value.strip_suffix('s').unwrap_or(value);
     match trimmed.parse::<u64>() {
-        Ok(n) if n >= 1 && n <= 86_400 => Ok(Duration::from_secs(n)),
+        Ok(n) if (1..=86_400).contains(&n) => Ok(Duration::from_secs(n)),
         _ => Err(invalid(
             url,
             format!("`{name}={value}` must be whole seconds from 1 to 86400, e.g. `{name}=10`"),
@@ -74,7 +74,9 @@ pub(crate) fn parse(url: &str) -> Result<Config> {
     if !scheme.eq_ignore_ascii_case("etcd") {
         return Err(invalid(
             url,
-            format!("the etcd backend needs an etcd:// URL, not {scheme}://; for example {EXAMPLE}"),
+            format!(
+                "the etcd backend needs an etcd:// URL, not {scheme}://; for example {EXAMPLE}"
+            ),
         ));
     }
     let (rest, query) = rest.split_once('?').unwrap_or((rest, ""));

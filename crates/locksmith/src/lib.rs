@@ -33,10 +33,10 @@
 mod open;
 
 pub use locksmith_core::*;
-#[cfg(feature = "file")]
-pub use locksmith_file as file;
 #[cfg(feature = "etcd")]
 pub use locksmith_etcd as etcd;
+#[cfg(feature = "file")]
+pub use locksmith_file as file;
 pub use open::{backend_from_url, default_url, open};
 
 /// The README's Rust examples, compiled as doc tests so that they stay true.

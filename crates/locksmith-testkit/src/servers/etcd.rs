@@ -34,13 +34,21 @@ pub struct EtcdCluster {
 impl EtcdCluster {
     /// `etcd://` URL naming every member (extra options appended by the caller).
     pub fn url(&self) -> String {
-        let hosts: Vec<&str> = self.members.iter().map(|m| m.client_addr.as_str()).collect();
+        let hosts: Vec<&str> = self
+            .members
+            .iter()
+            .map(|m| m.client_addr.as_str())
+            .collect();
         format!("etcd://{}", hosts.join(","))
     }
 
     /// `--endpoints` value for `etcdctl`.
     pub fn endpoints(&self) -> String {
-        let hosts: Vec<&str> = self.members.iter().map(|m| m.client_addr.as_str()).collect();
+        let hosts: Vec<&str> = self
+            .members
+            .iter()
+            .map(|m| m.client_addr.as_str())
+            .collect();
         hosts.join(",")
     }
 }
@@ -69,6 +77,8 @@ pub fn start_etcd_cluster(n: usize) -> EtcdCluster {
         .map(|(i, (_, peer))| format!("n{i}=http://127.0.0.1:{peer}"))
         .collect();
     let initial = initial.join(",");
+    // One token for the whole cluster, unique to this run.
+    let token = format!("locksmith-{}-{}", std::process::id(), ports[0].0);
     let mut members = Vec::new();
     for (i, (client, peer)) in ports.iter().enumerate() {
         let name = format!("n{i}");
@@ -92,7 +102,7 @@ pub fn start_etcd_cluster(n: usize) -> EtcdCluster {
                 "--initial-cluster-state",
                 "new",
                 "--initial-cluster-token",
-                &format!("locksmith-{}-{client}", std::process::id()),
+                &token,
                 "--heartbeat-interval=10",
                 "--election-timeout=100",
                 "--logger",
@@ -102,7 +112,8 @@ pub fn start_etcd_cluster(n: usize) -> EtcdCluster {
                 "--log-outputs",
             ])
             .arg(mdir.join("etcd.log"));
-        let process = ServerProcess::spawn(&format!("etcd {name}"), cmd, Some(mdir.join("out.log")));
+        let process =
+            ServerProcess::spawn(&format!("etcd {name}"), cmd, Some(mdir.join("out.log")));
         members.push(EtcdMember {
             name,
             client_addr: format!("127.0.0.1:{client}"),

@@ -296,10 +296,14 @@ impl Backend for FileBackend {
         req: &AcquireRequest,
         deadline: Option<Instant>,
     ) -> Result<Option<Grant>> {
-        // The caller (`Locker`) enforces the deadline by dropping this future, which is
-        // cancel-safe; there is no server-side timeout to pass it to.
-        let _ = deadline;
-        self.acquire_waiting(key, req).await.map(Some)
+        let attempt = self.acquire_waiting(key, req);
+        match deadline {
+            None => attempt.await.map(Some),
+            Some(d) => match tokio::time::timeout_at(d.into(), attempt).await {
+                Ok(r) => r.map(Some),
+                Err(_) => Ok(None),
+            },
+        }
     }
 
     /// Who holds `key`: the holder record's owner, token and grant time; or

@@ -323,7 +323,8 @@ impl EtcdBackend {
         let mut ahead: Vec<Contender> = line.into_iter().filter(|c| c.create_rev < rev).collect();
         let mut at = rev;
         if !ahead.is_empty() && !wait {
-            return Ok(None); // `queued` deletes our key on drop
+            queued.leave().await;
+            return Ok(None);
         }
         while let Some(pred) = ahead.last().cloned() {
             tokio::select! {

@@ -62,6 +62,21 @@ impl Drop for QueuedKey {
 }
 
 impl QueuedKey {
+    /// Deletes the key now (so that this client's next try sees a clean line), then gives up
+    /// the turn. If this future is dropped, `Drop` deletes it in the background instead.
+    pub(crate) async fn leave(mut self) {
+        let mut c = self.client.clone();
+        let del = async {
+            match self.rev {
+                Some(rev) => ops::delete_if(&mut c, &self.key, rev).await.map(drop),
+                None => c.delete(self.key.as_slice(), None).await.map(drop),
+            }
+        };
+        if let Ok(Ok(())) = tokio::time::timeout(CLEANUP_TIMEOUT, del).await {
+            drop(self.turn.take());
+        }
+    }
+
     /// Turns the queued key into a held lease.
     pub(crate) fn into_lease(mut self, rev: i64, session: Arc<Session>, url: String) -> EtcdLease {
         EtcdLease {

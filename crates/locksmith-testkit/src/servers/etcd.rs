@@ -162,8 +162,14 @@ static SHARED: Mutex<Option<EtcdCluster>> = Mutex::new(None);
 /// use. Call it from the main thread (the node dies with the thread that started it), and
 /// [`stop_shared_etcd`] at the end to remove its data folder.
 pub fn shared_etcd_url() -> String {
+    shared_etcd_cluster_url(1)
+}
+
+/// As [`shared_etcd_url`], with `members` members (on the first call; later calls share it).
+pub fn shared_etcd_cluster_url(members: usize) -> String {
     let mut slot = SHARED.lock().unwrap_or_else(|p| p.into_inner());
-    slot.get_or_insert_with(|| start_etcd_cluster(1)).url()
+    slot.get_or_insert_with(|| start_etcd_cluster(members))
+        .url()
 }
 
 /// Stops the shared node, if started, and removes its folder.

@@ -50,7 +50,9 @@ enum Enqueue {
 
 /// How a wait in line ended.
 enum Waited {
-    /// The predecessor is gone (or may be): check the line again.
+    /// The predecessor's deletion was seen.
+    Deleted,
+    /// The predecessor may be gone, or the watch broke: check the line again.
     Recheck,
 }
 
@@ -256,12 +258,14 @@ impl EtcdBackend {
         loop {
             match stream.message().await {
                 Ok(Some(resp)) => {
-                    if resp.canceled()
-                        || resp
-                            .events()
-                            .iter()
-                            .any(|e| e.event_type() == EventType::Delete)
+                    if resp
+                        .events()
+                        .iter()
+                        .any(|e| e.event_type() == EventType::Delete)
                     {
+                        return Ok(Waited::Deleted);
+                    }
+                    if resp.canceled() {
                         return Ok(Waited::Recheck);
                     }
                 }
@@ -337,7 +341,11 @@ impl EtcdBackend {
                     ));
                 }
                 waited = self.wait_for_deletion(key, &mut client, &pred, at) => {
-                    let Waited::Recheck = waited?;
+                    // Always read the line again, atomically with the proof that our key
+                    // still exists: a deletion ahead does not prove our own key survived
+                    // (our lease may have been revoked behind our back; skipping this read
+                    // was tried, and the revoked-waiter test caught the double grant).
+                    let (Waited::Deleted | Waited::Recheck) = waited?;
                 }
             }
             let check = ops::check(&mut client, &prefix, &queued.key, rev);
@@ -362,7 +370,10 @@ impl EtcdBackend {
         }
         // Granted: nobody was ahead at a revision where our key provably existed. The lease
         // must also still be provable, or the key may vanish at any moment.
-        if let Some(why) = session.lost_reason() {
+        if !session.provably_alive() {
+            let why = session
+                .lost_reason()
+                .unwrap_or_else(|| "no keep-alive confirmed in time".into());
             return Err(Error::backend(
                 self.url.clone(),
                 Some(key.as_str()),

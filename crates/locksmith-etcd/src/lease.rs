@@ -158,6 +158,9 @@ impl Lease for EtcdLease {
 /// Resolves when `key` (created at `rev`) is deleted by anyone else: an operator's
 /// `etcdctl del`, or a lease revoked from outside. Retries a broken watch from where it was.
 async fn watch_deletion(mut client: Client, key: &[u8], rev: i64) {
+    // Short holds never pay for a watch: it starts a little later, from the revision after
+    // the grant, so a deletion in between is still reported (by etcd's catch-up).
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let mut from = rev + 1;
     loop {
         let opts = WatchOptions::new()

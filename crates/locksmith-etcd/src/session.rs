@@ -6,7 +6,7 @@
 //! past that without a newer confirmation it is lost, so `lost()` resolves before the server
 //! can expire the lease and delete the lock keys.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use etcd_client::Client;
@@ -18,6 +18,8 @@ pub(crate) struct Session {
     pub(crate) id: i64,
     lost: watch::Receiver<Option<String>>,
     lost_tx: Arc<watch::Sender<Option<String>>>,
+    /// Until when the lease is provably alive (updated by the keeper).
+    alive_until: Arc<Mutex<Instant>>,
     keeper: JoinHandle<()>,
     client: Client,
 }
@@ -46,17 +48,20 @@ impl Session {
         let granted = Duration::from_secs(resp.ttl().max(0) as u64);
         let (tx, rx) = watch::channel(None);
         let tx = Arc::new(tx);
+        let alive_until = Arc::new(Mutex::new(sent + granted.saturating_sub(margin(granted))));
         let keeper = tokio::spawn(keep(
             client.clone(),
             resp.id(),
             sent,
             granted,
             Arc::clone(&tx),
+            Arc::clone(&alive_until),
         ));
         Ok(Self {
             id: resp.id(),
             lost: rx,
             lost_tx: tx,
+            alive_until,
             keeper,
             client: client.clone(),
         })
@@ -65,6 +70,14 @@ impl Session {
     /// Why the session is lost, if it is.
     pub(crate) fn lost_reason(&self) -> Option<String> {
         self.lost.borrow().clone()
+    }
+
+    /// True while the lease is provably alive on the server: not lost, and the last
+    /// confirmed keep-alive is recent enough (checked against the clock, not only the flag the
+    /// keeper sets, which a busy scheduler may delay).
+    pub(crate) fn provably_alive(&self) -> bool {
+        self.lost_reason().is_none()
+            && Instant::now() < *self.alive_until.lock().expect("alive_until")
     }
 
     /// Marks the session lost (the server said it does not know the lease).
@@ -105,8 +118,9 @@ async fn keep(
     granted_sent: Instant,
     granted_ttl: Duration,
     lost: Arc<watch::Sender<Option<String>>>,
+    shared_until: Arc<Mutex<Instant>>,
 ) {
-    let reason = keep_until_lost(client, id, granted_sent, granted_ttl).await;
+    let reason = keep_until_lost(client, id, granted_sent, granted_ttl, &shared_until).await;
     tracing::warn!(lease = format!("{id:x}"), %reason, "etcd lease lost");
     mark(&lost, reason);
 }
@@ -137,7 +151,14 @@ async fn keep_until_lost(
     id: i64,
     granted_sent: Instant,
     granted_ttl: Duration,
+    shared_until: &Mutex<Instant>,
 ) -> String {
+    let publish = |until: Instant| {
+        let mut slot = shared_until.lock().expect("alive_until");
+        if until > *slot {
+            *slot = until;
+        }
+    };
     let mut ttl = granted_ttl;
     // Alive (provably) until here.
     let mut alive_until = granted_sent + ttl.saturating_sub(margin(ttl));
@@ -163,6 +184,7 @@ async fn keep_until_lost(
             Ok(Ok(pair)) => pair,
         };
         alive_until = sent + ttl.saturating_sub(margin(ttl));
+        publish(alive_until);
         last_sent = sent;
         loop {
             tokio::time::sleep_until((last_sent + ttl / 3).into()).await;
@@ -178,6 +200,7 @@ async fn keep_until_lost(
                 Ok(Ok(Some(resp))) => {
                     ttl = Duration::from_secs(resp.ttl() as u64);
                     alive_until = sent + ttl.saturating_sub(margin(ttl));
+                    publish(alive_until);
                     last_sent = sent;
                 }
                 Ok(Ok(None)) | Ok(Err(_)) => break,

@@ -20,7 +20,7 @@ const KNOWN: &[(&str, &str, &str)] = &[
 ];
 
 /// Features that exist in this version of the crate (compiled in or not).
-const EXISTING_FEATURES: &[&str] = &["file", "redis", "postgres", "mysql"];
+const EXISTING_FEATURES: &[&str] = &["file", "redis", "postgres", "mysql", "etcd"];
 
 /// Opens a backend by URL and wraps it in a [`Locker`].
 ///
@@ -57,6 +57,8 @@ pub fn backend_from_url(url: &str) -> Result<Arc<dyn Backend>> {
         "postgres" | "postgresql" => Ok(Arc::new(locksmith_postgres::PgBackend::from_url(url)?)),
         #[cfg(feature = "mysql")]
         "mysql" | "mariadb" => Ok(Arc::new(locksmith_mysql::MySqlBackend::from_url(url)?)),
+        #[cfg(feature = "etcd")]
+        "etcd" => Ok(Arc::new(locksmith_etcd::EtcdBackend::from_url(url)?)),
         other => {
             let reason = match KNOWN.iter().find(|(s, _, _)| *s == other) {
                 Some((_, feature, what)) if EXISTING_FEATURES.contains(feature) => format!(

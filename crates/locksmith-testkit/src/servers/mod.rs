@@ -4,6 +4,7 @@
 //! A missing server binary is a failure that names the Debian package to install
 //! (`scripts/test.sh` installs them), never a silent skip. Recipes: `../shared/servers.md`.
 
+pub mod etcd;
 pub mod redis;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};

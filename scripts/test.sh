@@ -14,7 +14,8 @@ log() { printf '\n== %s\n' "$*" >&2; }
 # Debian packages the tests need. The file and memory backends need none beyond a shell and
 # `flock` (util-linux, used by the interoperation test); later backends add their servers here.
 # etcd: the server and `etcdctl` (interop tests), and `protoc` to build the etcd-client crate.
-PACKAGES=(util-linux protobuf-compiler etcd-server etcd-client)
+# zookeeper: the server (with Java), run from its jars with a private zoo.cfg.
+PACKAGES=(util-linux protobuf-compiler etcd-server etcd-client zookeeper)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -37,6 +37,8 @@ pub use locksmith_core::*;
 pub use locksmith_etcd as etcd;
 #[cfg(feature = "file")]
 pub use locksmith_file as file;
+#[cfg(feature = "zookeeper")]
+pub use locksmith_zookeeper as zookeeper;
 pub use open::{backend_from_url, default_url, open};
 
 /// The README's Rust examples, compiled as doc tests so that they stay true.

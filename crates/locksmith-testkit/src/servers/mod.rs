@@ -5,6 +5,7 @@
 //! (`scripts/test.sh` installs them), never a silent skip. Recipes: `../shared/servers.md`.
 
 pub mod etcd;
+pub mod zookeeper;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

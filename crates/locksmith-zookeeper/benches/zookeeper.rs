@@ -2,8 +2,8 @@
 //! `forceSync=no` (the transaction log is not fsynced; with fsync on a disk, fsync dominates
 //! every write).
 //!
-//! - `uncontended/locksmith`: `Locker::acquire` + `Guard::release` on one key (create,
-//!   getChildren, delete), next to `uncontended/raw-ops`: the same three operations with the
+//! - `zookeeper-uncontended/locksmith`: `Locker::acquire` + `Guard::release` on one key (create,
+//!   getChildren, delete), next to `zookeeper-uncontended/raw-ops`: the same three operations with the
 //!   same client library and session, nothing else.
 //! - 8 clients (8 sessions) contending for one key for 5 s: acquisitions/s, wait p50/p99 and
 //!   Jain's fairness index, for locksmith and for the `zookeeper-client` crate's own lock
@@ -44,7 +44,7 @@ fn uncontended(c: &mut Criterion) {
     let dir_opts = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
     rt.block_on(client.mkdir("/bench-raw", &dir_opts)).unwrap();
     let node_opts = zk::CreateMode::EphemeralSequential.with_acls(zk::Acls::anyone_all());
-    let mut g = c.benchmark_group("uncontended");
+    let mut g = c.benchmark_group("zookeeper-uncontended");
     g.bench_function("locksmith", |b| {
         b.to_async(&rt).iter(|| async {
             let guard = locker.acquire("bench-uncontended", &opts).await.unwrap();

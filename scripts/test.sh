@@ -15,8 +15,8 @@ log() { printf '\n== %s\n' "$*" >&2; }
 # `flock` (util-linux, used by the interoperation test); the Redis backends need redis-server;
 # PostgreSQL and MariaDB run as private test servers (postgresql, mariadb-server) and their
 # clients drive the interop tests; etcd needs the server and `etcdctl` (interop tests), and
-# `protoc` to build the etcd-client crate.
-PACKAGES=(util-linux redis-server postgresql mariadb-server mariadb-client protobuf-compiler etcd-server etcd-client)
+# `protoc` to build the etcd-client crate; zookeeper runs from its jars with a private zoo.cfg.
+PACKAGES=(util-linux redis-server postgresql mariadb-server mariadb-client protobuf-compiler etcd-server etcd-client zookeeper)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

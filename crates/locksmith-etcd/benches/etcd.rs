@@ -2,10 +2,10 @@
 //! switch to turn fsync off: fsync stays ON, but the data folder is on `/dev/shm` (tmpfs),
 //! where fsync costs next to nothing — on a disk, fsync dominates every write.
 //!
-//! - `uncontended/locksmith`: `Locker::acquire` + `Guard::release` on one key (one txn put +
-//!   range, one txn delete), next to `uncontended/raw-txn`, the raw operations it needs with
+//! - `etcd-uncontended/locksmith`: `Locker::acquire` + `Guard::release` on one key (one txn put +
+//!   range, one txn delete), next to `etcd-uncontended/raw-txn`, the raw operations it needs with
 //!   the same client library: a txn put (if absent) with a reused lease and a txn delete.
-//! - `contended-8`: 8 independent clients (8 leases, like 8 processes) contending for one key;
+//! - `etcd-contended-8`: 8 independent clients (8 leases, like 8 processes) contending for one key;
 //!   each sample is the time per acquisition. Next to it, `etcd-lock-rpc-8`: etcd's own lock
 //!   RPC (`v3lock`) with 8 contenders, the baseline of the issue. The contended runs also
 //!   print acquisitions/s, wait p50/p99 and Jain's fairness index over the 8 clients.
@@ -47,7 +47,7 @@ fn uncontended(c: &mut Criterion) {
         .block_on(Client::connect([endpoint(&url)], None))
         .unwrap();
     let lease = rt.block_on(client.lease_grant(60, None)).unwrap().id();
-    let mut g = c.benchmark_group("uncontended");
+    let mut g = c.benchmark_group("etcd-uncontended");
     g.bench_function("locksmith", |b| {
         b.to_async(&rt).iter(|| async {
             let guard = locker.acquire("bench-uncontended", &opts).await.unwrap();
@@ -165,7 +165,7 @@ fn contended(c: &mut Criterion) {
     let w = rt.block_on(contend_rpc(&url, "bench-rpc", dur));
     report("contended-8/etcd-lock-rpc", &w, dur);
 
-    let mut g = c.benchmark_group("contended-8");
+    let mut g = c.benchmark_group("etcd-contended-8");
     g.sample_size(10);
     g.bench_function("locksmith-per-acquisition", |b| {
         b.to_async(&rt).iter_custom(|iters| {

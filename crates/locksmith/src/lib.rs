@@ -13,8 +13,9 @@
 //! | `postgres://USER@HOST/DB` | PostgreSQL session advisory locks | `postgres` |
 //! | `mysql://USER@HOST/DB` | MySQL/MariaDB `GET_LOCK` | `mysql` |
 //! | `etcd://HOST:PORT[,HOST:PORT…]` | etcd leases, the `etcdctl lock` layout | `etcd` |
+//! | `zookeeper://HOST:PORT[,HOST:PORT…][/CHROOT]` | ZooKeeper, Curator's lock-node layout | `zookeeper` |
 //!
-//! The ZooKeeper backend is planned; its scheme is recognised today and [`open`] says it is not available in this build.
+//! A scheme whose feature is not compiled in gets an error naming the feature to enable.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -47,6 +48,8 @@ pub use locksmith_mysql as mysql;
 pub use locksmith_postgres as postgres;
 #[cfg(feature = "redis")]
 pub use locksmith_redis as redis;
+#[cfg(feature = "zookeeper")]
+pub use locksmith_zookeeper as zookeeper;
 pub use open::{backend_from_url, default_url, open};
 
 /// The README's Rust examples, compiled as doc tests so that they stay true.

@@ -20,7 +20,7 @@ const KNOWN: &[(&str, &str, &str)] = &[
 ];
 
 /// Features that exist in this version of the crate (compiled in or not).
-const EXISTING_FEATURES: &[&str] = &["file", "redis", "postgres", "mysql", "etcd"];
+const EXISTING_FEATURES: &[&str] = &["file", "redis", "postgres", "mysql", "etcd", "zookeeper"];
 
 /// Opens a backend by URL and wraps it in a [`Locker`].
 ///
@@ -59,6 +59,10 @@ pub fn backend_from_url(url: &str) -> Result<Arc<dyn Backend>> {
         "mysql" | "mariadb" => Ok(Arc::new(locksmith_mysql::MySqlBackend::from_url(url)?)),
         #[cfg(feature = "etcd")]
         "etcd" => Ok(Arc::new(locksmith_etcd::EtcdBackend::from_url(url)?)),
+        #[cfg(feature = "zookeeper")]
+        "zookeeper" => Ok(Arc::new(locksmith_zookeeper::ZooKeeperBackend::from_url(
+            url,
+        )?)),
         other => {
             let reason = match KNOWN.iter().find(|(s, _, _)| *s == other) {
                 Some((_, feature, what)) if EXISTING_FEATURES.contains(feature) => format!(

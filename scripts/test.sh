@@ -12,8 +12,8 @@ cd "$(dirname "$0")/.."
 log() { printf '\n== %s\n' "$*" >&2; }
 
 # Debian packages the tests need. The file and memory backends need none beyond a shell and
-# `flock` (util-linux, used by the interoperation test); the Redis backends need redis-server.
-PACKAGES=(util-linux redis-server)
+# `flock` (util-linux, used by the interoperation test); the Redis backends need redis-server (and openssl for the TLS test).
+PACKAGES=(util-linux redis-server openssl)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

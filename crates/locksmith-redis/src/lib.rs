@@ -38,7 +38,8 @@
 //!
 //! ## URLs
 //! - `redis://[[USER]:PASSWORD@]HOST[:PORT][/DB][?OPTIONS]`; `rediss://…` is the same over TLS
-//!   (rustls with the platform's root certificates; cargo feature `tls`, on by default).
+//!   (rustls with the ring provider, trusting the platform's root certificates or the CA file
+//!   given as `tls_ca=`; cargo feature `tls`, on by default). The server name is checked.
 //!   `USER` is an ACL user (Redis 6+); without it the password is for `AUTH PASSWORD`.
 //!   `DB` is the database number (default 0). Percent-encode `@ : /` in passwords.
 //! - `redlock://[[USER]:PASSWORD@]HOST:PORT,HOST:PORT,…[/DB][?OPTIONS]`: at least 3 hosts
@@ -50,6 +51,7 @@
 //! | `connect_timeout` | 5s | how long a connect (TCP, TLS, AUTH, `INFO`) may take |
 //! | `command_timeout` | 2s | how long one request may wait for its answer |
 //! | `prefix` | none | prepended to every lock key (e.g. `prefix=myapp:`) |
+//! | `tls_ca` | platform roots | `rediss://` only: a PEM file of CA certificates to trust |
 //! | `drift` | TTL × 1% + 2 ms | Redlock only: the clock-drift allowance |
 //! | `retry_delay` | 50ms | Redlock only: the largest random delay before a retry |
 //!

@@ -19,6 +19,8 @@ pub(crate) struct UrlOptions {
     pub(crate) drift: Option<Duration>,
     /// Redlock only: the largest random delay before a retry.
     pub(crate) retry_delay: Duration,
+    /// `rediss://` only: a PEM file of CA certificates to trust instead of the platform's.
+    pub(crate) tls_ca: Option<std::path::PathBuf>,
 }
 
 impl Default for UrlOptions {
@@ -29,6 +31,7 @@ impl Default for UrlOptions {
             prefix: String::new(),
             drift: None,
             retry_delay: Duration::from_millis(50),
+            tls_ca: None,
         }
     }
 }
@@ -69,6 +72,7 @@ fn parse_query(url: &str, query: &str, redlock: bool) -> Result<UrlOptions> {
             ("connect_timeout", _) => o.connect_timeout = duration(url, &name, &value)?,
             ("command_timeout", _) => o.command_timeout = duration(url, &name, &value)?,
             ("prefix", _) => o.prefix = value.into_owned(),
+            ("tls_ca", false) => o.tls_ca = Some(value.into_owned().into()),
             ("drift", true) => {
                 o.drift =
                     Some(humantime::parse_duration(&value).map_err(|e| {
@@ -80,7 +84,7 @@ fn parse_query(url: &str, query: &str, redlock: bool) -> Result<UrlOptions> {
                 let known = if redlock {
                     "connect_timeout, command_timeout, prefix, drift, retry_delay"
                 } else {
-                    "connect_timeout, command_timeout, prefix"
+                    "connect_timeout, command_timeout, prefix, tls_ca"
                 };
                 return Err(bad(
                     url,
@@ -128,6 +132,9 @@ pub(crate) fn parse_redis(url: &str) -> Result<(Target, UrlOptions)> {
         return Err(bad(url, "the URL names no host; write redis://HOST:PORT"));
     }
     let opts = parse_query(url, parsed.query().unwrap_or(""), false)?;
+    if opts.tls_ca.is_some() && !tls {
+        return Err(bad(url, "tls_ca= is for rediss:// (TLS) URLs"));
+    }
     let db = db_path(url, parsed.path())?;
     let mut plain = parsed.clone();
     plain.set_query(None);

@@ -236,3 +236,39 @@ async fn the_cli_url_reaches_the_same_locks() {
     assert!(other.try_acquire(&key, &opts()).await.unwrap().is_none());
     assert!(g.release().await.unwrap());
 }
+
+#[tokio::test]
+async fn rediss_with_a_private_ca() {
+    let (server, ca) = RedisServer::start_tls();
+    let ca = ca.to_string_lossy().into_owned();
+    let url = format!(
+        "rediss://127.0.0.1:{}?tls_ca={}",
+        server.port(),
+        ::url::form_urlencoded::byte_serialize(ca.as_bytes()).collect::<String>()
+    );
+    let (a, b) = (locker(&url), locker(&url));
+    let g = a
+        .acquire("tls", &opts())
+        .await
+        .expect("TLS with the test CA");
+    assert!(b.try_acquire("tls", &opts()).await.unwrap().is_none());
+    assert!(g.release().await.unwrap());
+    // Without the CA the server's certificate is not trusted: a clear error, no hang.
+    let err = locker(&format!(
+        "rediss://127.0.0.1:{}?connect_timeout=3s",
+        server.port()
+    ))
+    .try_acquire("tls", &opts())
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("Redis"), "{err}");
+    // Plain text to a TLS port is refused too.
+    let err = locker(&format!(
+        "redis://127.0.0.1:{}?connect_timeout=3s&command_timeout=1s",
+        server.port()
+    ))
+    .try_acquire("tls", &opts())
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("Redis"), "{err}");
+}

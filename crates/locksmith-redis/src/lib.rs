@@ -180,7 +180,7 @@ mod scripts;
 mod url;
 mod waker;
 
-pub use backend::{RedisBackend, capabilities};
+pub use backend::{RedisBackend, capabilities, fair_capabilities};
 pub use layout::FOREIGN_OWNER;
 pub use redlock::{RedlockBackend, redlock_capabilities};
-pub use url::{DEFAULT_COMMAND_TIMEOUT, DEFAULT_CONNECT_TIMEOUT};
+pub use url::{DEFAULT_COMMAND_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_WAITER_TIMEOUT};

@@ -52,6 +52,8 @@
 //! | `command_timeout` | 2s | how long one request may wait for its answer |
 //! | `prefix` | none | prepended to every lock key (e.g. `prefix=myapp:`) |
 //! | `tls_ca` | platform roots | `rediss://` only: a PEM file of CA certificates to trust |
+//! | `fair` | false | `redis://` only: serve waiters in arrival order (see below) |
+//! | `waiter_timeout` | 2s | fair mode: a waiter silent this long is skipped |
 //! | `drift` | TTL × 1% + 2 ms | Redlock only: the clock-drift allowance |
 //! | `retry_delay` | 50ms | Redlock only: the largest random delay before a retry |
 //!
@@ -96,14 +98,33 @@
 //! locks do not move the fence counter.
 //!
 //! ## Waiting and fairness
-//! A waiter subscribes to the key's channel, tries, and sleeps until a release message or the
-//! key's remaining `PTTL` (the holder may have crashed and sent nothing), then tries again.
-//! Each backend has **one** subscription connection shared by every key it waits for, and
-//! local waiters on a key line up first come, first served, with only the first in line
-//! waiting on the server. Between processes there is no queue on the server: whoever tries
-//! first after a release wins, so the backends are **not fair**
-//! ([`Capabilities::fair`](locksmith_core::Capabilities) is false). A fair mode (a server-side
-//! FIFO) is not implemented yet.
+//! A waiter first tries; if the key is busy it subscribes to the key's channel, tries again
+//! (so a release in between is not missed) and sleeps until a release message or the key's
+//! remaining `PTTL` (the holder may have crashed and sent nothing), then tries again. Each
+//! backend has **one** subscription connection shared by every key it waits for, and local
+//! waiters on a key line up first come, first served, with only the first in line waiting on
+//! the server. A free key costs one round trip and no subscription.
+//!
+//! **Default mode is not fair** between clients: whoever tries first after a release wins
+//! ([`Capabilities::fair`](locksmith_core::Capabilities) is false).
+//!
+//! **Fair mode** (`redis://…?fair=true`, [`fair_capabilities`]) serves waiters in arrival
+//! order. Each waiting `acquire` call takes a random waiter id and is queued on the server:
+//!
+//! | Name | Type | Holds |
+//! |---|---|---|
+//! | `{K}:locksmith:queue` | sorted set | waiter ids, scored by arrival (last score + 1) |
+//! | `{K}:locksmith:waiters` | hash | waiter id → server time (ms) until which it counts as alive |
+//!
+//! The fair acquire script (`lua/acquire_fair.lua`) first drops waiters at the head whose
+//! deadline passed, then grants only if the key is free and the caller is the head (or nobody
+//! waits); otherwise it queues the caller (once) and moves its deadline to now +
+//! `waiter_timeout` (default 2 s). Waiters retry at least every `waiter_timeout / 3` to stay
+//! alive, so a waiter that crashed is skipped within `waiter_timeout`; one that gives up
+//! (timeout, dropped future) leaves the queue at once and wakes the others. Both keys expire
+//! `2 × waiter_timeout` after the last waiter's retry. A `try_acquire` in fair mode is granted
+//! only when nobody waits. Clients that do not use fair mode (or other SET NX clients) ignore
+//! the queue, so every client of a key must use the same mode for the order to hold.
 //!
 //! ## Fencing tokens (`redis://`)
 //! The token is `INCR` of the key's fence counter, taken in the same script as the `SET`, so it
@@ -166,7 +187,7 @@
 //! - The fence counter of every key ever locked stays on the server (one small string each).
 //! - `holder()` on Redlock shows the owner held on a quorum but not its token (each node's
 //!   value carries that node's own counter).
-//! - TLS for `redlock://`, and a fair (FIFO) mode, are not implemented yet.
+//! - TLS for `redlock://`, and a fair mode for `redlock://`, are not implemented yet.
 
 mod backend;
 mod conn;

@@ -147,6 +147,7 @@ impl Inner {
             names: names.clone(),
             owner_prefix: parts.owner_prefix(),
             run_id: live.run_id,
+            fair: self.fair.is_some(),
         };
         Ok(Attempt::Granted(Grant {
             lease: Box::new(lease),
@@ -261,10 +262,27 @@ impl Backend for RedisBackend {
                 wait = wait.min(bound / 3);
             }
             let sleep = tokio::time::sleep(wait);
-            tokio::select! {
-                _ = rx.changed() => idle_rounds = 0,
-                _ = sleep => idle_rounds += 1,
-                _ = sleep_until(deadline) => return Ok(None),
+            tokio::pin!(sleep);
+            loop {
+                tokio::select! {
+                    changed = rx.changed() => {
+                        if changed.is_err() {
+                            break;
+                        }
+                        // Fair mode: a release names the next waiter; the others sleep on.
+                        let to = rx.borrow_and_update().to.clone();
+                        if !to.is_empty() && to != waiter.id {
+                            continue;
+                        }
+                        idle_rounds = 0;
+                        break;
+                    }
+                    _ = &mut sleep => {
+                        idle_rounds += 1;
+                        break;
+                    }
+                    _ = sleep_until(deadline) => return Ok(None),
+                }
             }
         }
     }

@@ -17,6 +17,8 @@ pub(crate) struct RedisLease {
     pub(crate) names: Names,
     pub(crate) owner_prefix: String,
     pub(crate) run_id: Arc<str>,
+    /// Fair mode: the release wakes only the waiter at the head of this queue.
+    pub(crate) fair: bool,
 }
 
 impl std::fmt::Debug for RedisLease {
@@ -72,8 +74,11 @@ impl Lease for RedisLease {
             return Ok(false);
         }
         let mut conn = live.conn.clone();
-        let done: i64 = RELEASE
-            .key(&self.names.lock)
+        let mut invocation = RELEASE.key(&self.names.lock);
+        if self.fair {
+            invocation.key(&self.names.queue);
+        }
+        let done: i64 = invocation
             .arg(&self.owner_prefix)
             .arg(&self.names.channel)
             .invoke_async(&mut conn)

@@ -68,7 +68,7 @@
 //! |---|---|---|
 //! | `K` | string, PX = TTL | `ls1:<secret>:<token>:<since_unix_ms>:<owner>` while held |
 //! | `{K}:locksmith:fence` | string | the last fencing token handed out for `K`; never expires |
-//! | `{K}:locksmith:released` | pub/sub channel | an empty message on every release |
+//! | `{K}:locksmith:released` | pub/sub channel | a message on every release (empty, or in fair mode the next waiter's id) |
 //!
 //! `<secret>` is 128 random bits per grant: release and renew act only if the value starts with
 //! `ls1:<secret>:` (compare-and-delete, compare-and-`PEXPIRE`; never a bare `DEL`). The fence
@@ -119,7 +119,9 @@
 //! The fair acquire script (`lua/acquire_fair.lua`) first drops waiters at the head whose
 //! deadline passed, then grants only if the key is free and the caller is the head (or nobody
 //! waits); otherwise it queues the caller (once) and moves its deadline to now +
-//! `waiter_timeout` (default 2 s). Waiters retry at least every `waiter_timeout / 3` to stay
+//! `waiter_timeout` (default 2 s). A release in fair mode publishes the id of the waiter at
+//! the head of the queue, and only that waiter retries (one wake-up per release, no herd); an
+//! empty message (a non-fair release, a waiter leaving) wakes all. Waiters retry at least every `waiter_timeout / 3` to stay
 //! alive, so a waiter that crashed is skipped within `waiter_timeout`; one that gives up
 //! (timeout, dropped future) leaves the queue at once and wakes the others. Both keys expire
 //! `2 × waiter_timeout` after the last waiter's retry. A `try_acquire` in fair mode is granted

@@ -109,6 +109,15 @@ impl Inner {
         let parts = ValueParts::new(&req.owner);
         let ttl_ms = req.ttl.as_millis().max(1) as u64;
         let mut conn = live.conn.clone();
+        // Armed until the answer is in: if this future is dropped (or the request fails) after
+        // the script may have run, a release by the owner prefix follows on the same
+        // connection, so nothing stays held.
+        let mut undo = Undo {
+            node: &self.node,
+            names,
+            prefix: Some(parts.owner_prefix()),
+            fair: self.fair.is_some(),
+        };
         let sent_at = Instant::now();
         let reply: redis::RedisResult<(i64, i64)> = match (self.fair, waiter) {
             (Some(bound), Some(w)) => {
@@ -138,6 +147,7 @@ impl Inner {
             }
         };
         let (granted, n) = reply.map_err(|e| self.node.failed(&live, Some(&names.lock), e))?;
+        let owner_prefix = undo.prefix.take().expect("armed");
         if granted != 1 {
             return Ok(Attempt::Busy(n));
         }
@@ -145,7 +155,7 @@ impl Inner {
         let lease = RedisLease {
             node: Arc::clone(&self.node),
             names: names.clone(),
-            owner_prefix: parts.owner_prefix(),
+            owner_prefix,
             run_id: live.run_id,
             fair: self.fair.is_some(),
         };
@@ -159,25 +169,44 @@ impl Inner {
         }))
     }
 
-    /// One attempt that stays correct when the caller drops it (see `detached`).
+    /// One attempt that stays correct when the caller drops it (see `Undo`).
     async fn attempt(
         self: &Arc<Self>,
         names: &Names,
         req: &AcquireRequest,
         waiter: Option<&Waiter>,
     ) -> Result<Attempt> {
-        let (this, names, req) = (Arc::clone(self), names.clone(), req.clone());
-        let waiter = waiter.cloned();
-        crate::detached::run(
-            &self.url,
-            async move { this.attempt_now(&names, &req, waiter.as_ref()).await },
-            |a| match a {
-                Attempt::Granted(g) => Ok(g),
-                other => Err(other),
-            },
-            Attempt::Granted,
-        )
-        .await
+        self.attempt_now(names, req, waiter).await
+    }
+}
+
+/// Releases, by the attempt's owner prefix, whatever a dropped or failed attempt may have
+/// been granted. Disarmed (prefix taken) once the answer is in.
+struct Undo<'a> {
+    node: &'a Arc<Node>,
+    names: &'a Names,
+    prefix: Option<String>,
+    fair: bool,
+}
+
+impl Drop for Undo<'_> {
+    fn drop(&mut self) {
+        let Some(prefix) = self.prefix.take() else {
+            return;
+        };
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let lease = RedisLease {
+            node: Arc::clone(self.node),
+            names: self.names.clone(),
+            owner_prefix: prefix,
+            run_id: Arc::from(""),
+            fair: self.fair,
+        };
+        rt.spawn(async move {
+            let _ = lease.release_unchecked().await;
+        });
     }
 }
 

@@ -4,6 +4,7 @@
 //! private redis-server (no persistence):
 //! - `locksmith redis (1 client)`: one `Locker` shared by the 8 tasks (in-process FIFO line);
 //! - `locksmith redis (8 clients)`: 8 `Locker`s, as 8 processes would contend;
+//! - the same two with fair mode (`?fair=true`: a FIFO queue on the server);
 //! - `rslock (1 node)`: the rslock crate's `acquire` (retrying `lock`) + `release`.
 //!
 //! The table is printed; criterion then times one acquisition under 8-way contention for the
@@ -132,11 +133,18 @@ fn contention(c: &mut Criterion) {
     let eight: Vec<Locker> = (0..TASKS)
         .map(|_| Locker::new(Arc::new(RedisBackend::from_url(&url).unwrap())))
         .collect();
+    let fair_url = format!("{url}?fair=true");
+    let one_fair = Locker::new(Arc::new(RedisBackend::from_url(&fair_url).unwrap()));
+    let eight_fair: Vec<Locker> = (0..TASKS)
+        .map(|_| Locker::new(Arc::new(RedisBackend::from_url(&fair_url).unwrap())))
+        .collect();
 
     println!("\n8 tasks contending for one key for {RUN:?} each (private redis-server, loopback):");
     for (name, lockers) in [
         ("locksmith redis (1 client)", vec![one.clone()]),
         ("locksmith redis (8 clients)", eight.clone()),
+        ("locksmith fair (1 client)", vec![one_fair.clone()]),
+        ("locksmith fair (8 clients)", eight_fair.clone()),
     ] {
         let (last, handovers) = (
             Arc::new(AtomicUsize::new(usize::MAX)),

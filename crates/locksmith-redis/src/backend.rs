@@ -10,14 +10,19 @@ use locksmith_core::{
 };
 
 use crate::conn::Node;
-use crate::layout::{Names, ValueParts, holder_from_value};
+use crate::layout::{Names, ValueParts, holder_from_value, secret};
 use crate::lease::RedisLease;
-use crate::scripts::ACQUIRE;
+use crate::scripts::{ACQUIRE, ACQUIRE_FAIR, LEAVE_QUEUE};
 use crate::waker::Waker;
 
-/// What `redis://` can do: TTL leases, holder info, not fair.
+/// What `redis://` can do: TTL leases, holder info, not fair (see [`fair_capabilities`]).
 pub fn capabilities() -> Capabilities {
     Capabilities::new(LeaseModel::Ttl).holder_info(true)
+}
+
+/// What `redis://…?fair=true` can do: as [`capabilities`], and waiters are served in order.
+pub fn fair_capabilities() -> Capabilities {
+    capabilities().fair(true)
 }
 
 /// The `redis://` (and `rediss://`) backend. Cheap to clone; clones share the connections.
@@ -34,6 +39,15 @@ struct Inner {
     queue: KeyedQueue<()>,
     prefix: String,
     url: String,
+    /// Fair mode: the waiter liveness bound.
+    fair: Option<Duration>,
+}
+
+/// A fair-mode waiter: its id in the server's queue, and whether it joins the queue.
+#[derive(Clone)]
+struct Waiter {
+    id: String,
+    join: bool,
 }
 
 /// The outcome of one attempt.
@@ -60,6 +74,7 @@ impl RedisBackend {
                 queue: KeyedQueue::new(),
                 prefix: opts.prefix,
                 url: masked,
+                fair: opts.fair,
             }),
         })
     }
@@ -84,21 +99,55 @@ impl RedisBackend {
 }
 
 impl Inner {
-    async fn attempt_now(&self, names: &Names, req: &AcquireRequest) -> Result<Attempt> {
+    async fn attempt_now(
+        &self,
+        names: &Names,
+        req: &AcquireRequest,
+        waiter: Option<&Waiter>,
+    ) -> Result<Attempt> {
         let live = self.node.live().await?;
         let parts = ValueParts::new(&req.owner);
         let ttl_ms = req.ttl.as_millis().max(1) as u64;
         let mut conn = live.conn.clone();
+        // Armed until the answer is in: if this future is dropped (or the request fails) after
+        // the script may have run, a release by the owner prefix follows on the same
+        // connection, so nothing stays held.
+        let mut undo = Undo {
+            node: &self.node,
+            names,
+            prefix: Some(parts.owner_prefix()),
+            fair: self.fair.is_some(),
+        };
         let sent_at = Instant::now();
-        let (granted, n): (i64, i64) = ACQUIRE
-            .key(&names.lock)
-            .key(&names.fence)
-            .arg(&parts.head)
-            .arg(ttl_ms)
-            .arg(&parts.tail)
-            .invoke_async(&mut conn)
-            .await
-            .map_err(|e| self.node.failed(&live, Some(&names.lock), e))?;
+        let reply: redis::RedisResult<(i64, i64)> = match (self.fair, waiter) {
+            (Some(bound), Some(w)) => {
+                ACQUIRE_FAIR
+                    .key(&names.lock)
+                    .key(&names.fence)
+                    .key(&names.queue)
+                    .key(&names.waiters)
+                    .arg(&parts.head)
+                    .arg(ttl_ms)
+                    .arg(&parts.tail)
+                    .arg(&w.id)
+                    .arg(bound.as_millis().max(1) as u64)
+                    .arg(if w.join { "1" } else { "0" })
+                    .invoke_async(&mut conn)
+                    .await
+            }
+            _ => {
+                ACQUIRE
+                    .key(&names.lock)
+                    .key(&names.fence)
+                    .arg(&parts.head)
+                    .arg(ttl_ms)
+                    .arg(&parts.tail)
+                    .invoke_async(&mut conn)
+                    .await
+            }
+        };
+        let (granted, n) = reply.map_err(|e| self.node.failed(&live, Some(&names.lock), e))?;
+        let owner_prefix = undo.prefix.take().expect("armed");
         if granted != 1 {
             return Ok(Attempt::Busy(n));
         }
@@ -106,8 +155,9 @@ impl Inner {
         let lease = RedisLease {
             node: Arc::clone(&self.node),
             names: names.clone(),
-            owner_prefix: parts.owner_prefix(),
+            owner_prefix,
             run_id: live.run_id,
+            fair: self.fair.is_some(),
         };
         Ok(Attempt::Granted(Grant {
             lease: Box::new(lease),
@@ -119,19 +169,44 @@ impl Inner {
         }))
     }
 
-    /// One attempt that stays correct when the caller drops it (see `detached`).
-    async fn attempt(self: &Arc<Self>, names: &Names, req: &AcquireRequest) -> Result<Attempt> {
-        let (this, names, req) = (Arc::clone(self), names.clone(), req.clone());
-        crate::detached::run(
-            &self.url,
-            async move { this.attempt_now(&names, &req).await },
-            |a| match a {
-                Attempt::Granted(g) => Ok(g),
-                other => Err(other),
-            },
-            Attempt::Granted,
-        )
-        .await
+    /// One attempt that stays correct when the caller drops it (see `Undo`).
+    async fn attempt(
+        self: &Arc<Self>,
+        names: &Names,
+        req: &AcquireRequest,
+        waiter: Option<&Waiter>,
+    ) -> Result<Attempt> {
+        self.attempt_now(names, req, waiter).await
+    }
+}
+
+/// Releases, by the attempt's owner prefix, whatever a dropped or failed attempt may have
+/// been granted. Disarmed (prefix taken) once the answer is in.
+struct Undo<'a> {
+    node: &'a Arc<Node>,
+    names: &'a Names,
+    prefix: Option<String>,
+    fair: bool,
+}
+
+impl Drop for Undo<'_> {
+    fn drop(&mut self) {
+        let Some(prefix) = self.prefix.take() else {
+            return;
+        };
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let lease = RedisLease {
+            node: Arc::clone(self.node),
+            names: self.names.clone(),
+            owner_prefix: prefix,
+            run_id: Arc::from(""),
+            fair: self.fair,
+        };
+        rt.spawn(async move {
+            let _ = lease.release_unchecked().await;
+        });
     }
 }
 
@@ -156,12 +231,17 @@ impl Backend for RedisBackend {
     }
 
     fn capabilities(&self) -> Capabilities {
-        capabilities()
+        capabilities().fair(self.inner.fair.is_some())
     }
 
     async fn try_acquire(&self, key: &LockKey, req: &AcquireRequest) -> Result<Option<Grant>> {
         let names = Names::new(&self.inner.prefix, key);
-        match self.inner.attempt(&names, req).await? {
+        // In fair mode a try also respects the queue: it is granted only if nobody waits.
+        let waiter = Waiter {
+            id: secret(),
+            join: false,
+        };
+        match self.inner.attempt(&names, req, Some(&waiter)).await? {
             Attempt::Granted(g) => Ok(Some(g)),
             Attempt::Busy(_) => Ok(None),
         }
@@ -175,8 +255,18 @@ impl Backend for RedisBackend {
     ) -> Result<Option<Grant>> {
         let names = Names::new(&self.inner.prefix, key);
         let _turn = self.inner.queue.turn(&names.lock).await;
+        let waiter = Waiter {
+            id: secret(),
+            join: true,
+        };
+        // Fair mode: leave the server's queue when this call ends without a grant.
+        let _leave = self.inner.fair.map(|_| LeaveQueue {
+            inner: Arc::clone(&self.inner),
+            names: names.clone(),
+            id: waiter.id.clone(),
+        });
         // Fast path: a free key costs one round trip, no subscription.
-        match self.inner.attempt(&names, req).await? {
+        match self.inner.attempt(&names, req, Some(&waiter)).await? {
             Attempt::Granted(g) => return Ok(Some(g)),
             Attempt::Busy(_) if deadline.is_some_and(|d| Instant::now() >= d) => return Ok(None),
             Attempt::Busy(_) => {}
@@ -188,18 +278,40 @@ impl Backend for RedisBackend {
         loop {
             reg.ensure_subscribed().await?;
             rx.borrow_and_update();
-            let pttl = match self.inner.attempt(&names, req).await? {
+            let pttl = match self.inner.attempt(&names, req, Some(&waiter)).await? {
                 Attempt::Granted(g) => return Ok(Some(g)),
                 Attempt::Busy(pttl) => pttl,
             };
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Ok(None);
             }
-            let sleep = tokio::time::sleep(fallback(pttl, idle_rounds));
-            tokio::select! {
-                _ = rx.changed() => idle_rounds = 0,
-                _ = sleep => idle_rounds += 1,
-                _ = sleep_until(deadline) => return Ok(None),
+            let mut wait = fallback(pttl, idle_rounds);
+            if let Some(bound) = self.inner.fair {
+                // Retry often enough to stay alive in the queue.
+                wait = wait.min(bound / 3);
+            }
+            let sleep = tokio::time::sleep(wait);
+            tokio::pin!(sleep);
+            loop {
+                tokio::select! {
+                    changed = rx.changed() => {
+                        if changed.is_err() {
+                            break;
+                        }
+                        // Fair mode: a release names the next waiter; the others sleep on.
+                        let to = rx.borrow_and_update().to.clone();
+                        if !to.is_empty() && to != waiter.id {
+                            continue;
+                        }
+                        idle_rounds = 0;
+                        break;
+                    }
+                    _ = &mut sleep => {
+                        idle_rounds += 1;
+                        break;
+                    }
+                    _ = sleep_until(deadline) => return Ok(None),
+                }
             }
         }
     }
@@ -215,6 +327,40 @@ impl Backend for RedisBackend {
             .await
             .map_err(|e| self.inner.node.failed(&live, Some(&names.lock), e))?;
         Ok(value.map(|v| holder_from_value(&v, pttl)))
+    }
+}
+
+/// Fair mode: takes a waiter that ends without a grant out of the server's queue (a granted
+/// waiter was taken out by the acquire script; then this finds nothing to do).
+struct LeaveQueue {
+    inner: Arc<Inner>,
+    names: Names,
+    id: String,
+}
+
+impl Drop for LeaveQueue {
+    fn drop(&mut self) {
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let (inner, names, id) = (
+            Arc::clone(&self.inner),
+            self.names.clone(),
+            std::mem::take(&mut self.id),
+        );
+        rt.spawn(async move {
+            let Ok(live) = inner.node.live().await else {
+                return;
+            };
+            let mut conn = live.conn.clone();
+            let _: redis::RedisResult<i64> = LEAVE_QUEUE
+                .key(&names.queue)
+                .key(&names.waiters)
+                .arg(&id)
+                .arg(&names.channel)
+                .invoke_async(&mut conn)
+                .await;
+        });
     }
 }
 

@@ -54,10 +54,25 @@ impl Node {
                 reason: "rediss:// needs the `tls` cargo feature of locksmith-redis".into(),
             });
         }
-        let client = Client::open(target.url.as_str()).map_err(|e| Error::InvalidUrl {
+        let refused = |e: redis::RedisError| Error::InvalidUrl {
             url: masked.clone(),
             reason: format!("the redis client refuses it: {e}"),
-        })?;
+        };
+        let client = match &opts.tls_ca {
+            #[cfg(feature = "tls")]
+            Some(path) => {
+                let pem = std::fs::read(path).map_err(|e| Error::InvalidUrl {
+                    url: masked.clone(),
+                    reason: format!("cannot read tls_ca file {}: {e}", path.display()),
+                })?;
+                let certs = redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(pem),
+                };
+                Client::build_with_tls(target.url.as_str(), certs).map_err(refused)?
+            }
+            _ => Client::open(target.url.as_str()).map_err(refused)?,
+        };
         Ok(Self {
             client,
             url: masked,

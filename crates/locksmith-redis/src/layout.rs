@@ -9,6 +9,10 @@ use locksmith_core::{FencingToken, HolderInfo, LockKey};
 pub(crate) const FENCE_SUFFIX: &str = ":locksmith:fence";
 /// Suffix of the release channel's name.
 pub(crate) const CHANNEL_SUFFIX: &str = ":locksmith:released";
+/// Suffix of the fair-mode waiter queue's name.
+pub(crate) const QUEUE_SUFFIX: &str = ":locksmith:queue";
+/// Suffix of the fair-mode waiter deadlines' name.
+pub(crate) const WAITERS_SUFFIX: &str = ":locksmith:waiters";
 /// The first field of every value locksmith writes into a lock key.
 pub(crate) const VALUE_TAG: &str = "ls1";
 
@@ -21,6 +25,9 @@ pub(crate) struct Names {
     pub(crate) fence: String,
     /// The pub/sub channel a release is announced on.
     pub(crate) channel: String,
+    /// Fair mode: the waiter queue (sorted set) and the waiters' deadlines (hash).
+    pub(crate) queue: String,
+    pub(crate) waiters: String,
 }
 
 impl Names {
@@ -29,6 +36,8 @@ impl Names {
         Self {
             fence: derived(&lock, FENCE_SUFFIX),
             channel: derived(&lock, CHANNEL_SUFFIX),
+            queue: derived(&lock, QUEUE_SUFFIX),
+            waiters: derived(&lock, WAITERS_SUFFIX),
             lock,
         }
     }

@@ -17,6 +17,8 @@ pub(crate) struct RedisLease {
     pub(crate) names: Names,
     pub(crate) owner_prefix: String,
     pub(crate) run_id: Arc<str>,
+    /// Fair mode: the release wakes only the waiter at the head of this queue.
+    pub(crate) fair: bool,
 }
 
 impl std::fmt::Debug for RedisLease {
@@ -47,6 +49,31 @@ impl RedisLease {
     }
 }
 
+impl RedisLease {
+    /// Releases without checking the server's `run_id` (for undoing an attempt whose answer
+    /// never arrived: the owner prefix is enough).
+    pub(crate) async fn release_unchecked(&self) -> Result<bool> {
+        let live = self.node.live().await?;
+        self.release_on(live).await
+    }
+
+    async fn release_on(&self, live: crate::conn::Live) -> Result<bool> {
+        let mut conn = live.conn.clone();
+
+        let mut invocation = RELEASE.key(&self.names.lock);
+        if self.fair {
+            invocation.key(&self.names.queue);
+        }
+        let done: i64 = invocation
+            .arg(&self.owner_prefix)
+            .arg(&self.names.channel)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|e| self.node.failed(&live, Some(&self.names.lock), e))?;
+        Ok(done == 1)
+    }
+}
+
 #[async_trait]
 impl Lease for RedisLease {
     async fn renew(&self, ttl: Duration) -> Result<bool> {
@@ -71,15 +98,7 @@ impl Lease for RedisLease {
         if live.run_id != self.run_id {
             return Ok(false);
         }
-        let mut conn = live.conn.clone();
-        let done: i64 = RELEASE
-            .key(&self.names.lock)
-            .arg(&self.owner_prefix)
-            .arg(&self.names.channel)
-            .invoke_async(&mut conn)
-            .await
-            .map_err(|e| self.node.failed(&live, Some(&self.names.lock), e))?;
-        Ok(done == 1)
+        self.release_on(live).await
     }
 
     async fn session_lost(&self) -> LossReason {

@@ -38,7 +38,8 @@
 //!
 //! ## URLs
 //! - `redis://[[USER]:PASSWORD@]HOST[:PORT][/DB][?OPTIONS]`; `rediss://…` is the same over TLS
-//!   (rustls with the platform's root certificates; cargo feature `tls`, on by default).
+//!   (rustls with the ring provider, trusting the platform's root certificates or the CA file
+//!   given as `tls_ca=`; cargo feature `tls`, on by default). The server name is checked.
 //!   `USER` is an ACL user (Redis 6+); without it the password is for `AUTH PASSWORD`.
 //!   `DB` is the database number (default 0). Percent-encode `@ : /` in passwords.
 //! - `redlock://[[USER]:PASSWORD@]HOST:PORT,HOST:PORT,…[/DB][?OPTIONS]`: at least 3 hosts
@@ -50,6 +51,9 @@
 //! | `connect_timeout` | 5s | how long a connect (TCP, TLS, AUTH, `INFO`) may take |
 //! | `command_timeout` | 2s | how long one request may wait for its answer |
 //! | `prefix` | none | prepended to every lock key (e.g. `prefix=myapp:`) |
+//! | `tls_ca` | platform roots | `rediss://` only: a PEM file of CA certificates to trust |
+//! | `fair` | false | `redis://` only: serve waiters in arrival order (see below) |
+//! | `waiter_timeout` | 2s | fair mode: a waiter silent this long is skipped |
 //! | `drift` | TTL × 1% + 2 ms | Redlock only: the clock-drift allowance |
 //! | `retry_delay` | 50ms | Redlock only: the largest random delay before a retry |
 //!
@@ -64,7 +68,7 @@
 //! |---|---|---|
 //! | `K` | string, PX = TTL | `ls1:<secret>:<token>:<since_unix_ms>:<owner>` while held |
 //! | `{K}:locksmith:fence` | string | the last fencing token handed out for `K`; never expires |
-//! | `{K}:locksmith:released` | pub/sub channel | an empty message on every release |
+//! | `{K}:locksmith:released` | pub/sub channel | a message on every release (empty, or in fair mode the next waiter's id) |
 //!
 //! `<secret>` is 128 random bits per grant: release and renew act only if the value starts with
 //! `ls1:<secret>:` (compare-and-delete, compare-and-`PEXPIRE`; never a bare `DEL`). The fence
@@ -94,14 +98,35 @@
 //! locks do not move the fence counter.
 //!
 //! ## Waiting and fairness
-//! A waiter subscribes to the key's channel, tries, and sleeps until a release message or the
-//! key's remaining `PTTL` (the holder may have crashed and sent nothing), then tries again.
-//! Each backend has **one** subscription connection shared by every key it waits for, and
-//! local waiters on a key line up first come, first served, with only the first in line
-//! waiting on the server. Between processes there is no queue on the server: whoever tries
-//! first after a release wins, so the backends are **not fair**
-//! ([`Capabilities::fair`](locksmith_core::Capabilities) is false). A fair mode (a server-side
-//! FIFO) is not implemented yet.
+//! A waiter first tries; if the key is busy it subscribes to the key's channel, tries again
+//! (so a release in between is not missed) and sleeps until a release message or the key's
+//! remaining `PTTL` (the holder may have crashed and sent nothing), then tries again. Each
+//! backend has **one** subscription connection shared by every key it waits for, and local
+//! waiters on a key line up first come, first served, with only the first in line waiting on
+//! the server. A free key costs one round trip and no subscription.
+//!
+//! **Default mode is not fair** between clients: whoever tries first after a release wins
+//! ([`Capabilities::fair`](locksmith_core::Capabilities) is false).
+//!
+//! **Fair mode** (`redis://…?fair=true`, [`fair_capabilities`]) serves waiters in arrival
+//! order. Each waiting `acquire` call takes a random waiter id and is queued on the server:
+//!
+//! | Name | Type | Holds |
+//! |---|---|---|
+//! | `{K}:locksmith:queue` | sorted set | waiter ids, scored by arrival (last score + 1) |
+//! | `{K}:locksmith:waiters` | hash | waiter id → server time (ms) until which it counts as alive |
+//!
+//! The fair acquire script (`lua/acquire_fair.lua`) first drops waiters at the head whose
+//! deadline passed, then grants only if the key is free and the caller is the head (or nobody
+//! waits); otherwise it queues the caller (once) and moves its deadline to now +
+//! `waiter_timeout` (default 2 s). A release in fair mode publishes the id of the waiter at
+//! the head of the queue, and only that waiter retries (one wake-up per release, no herd); an
+//! empty message (a non-fair release, a waiter leaving) wakes all. Waiters retry at least every `waiter_timeout / 3` to stay
+//! alive, so a waiter that crashed is skipped within `waiter_timeout`; one that gives up
+//! (timeout, dropped future) leaves the queue at once and wakes the others. Both keys expire
+//! `2 × waiter_timeout` after the last waiter's retry. A `try_acquire` in fair mode is granted
+//! only when nobody waits. Clients that do not use fair mode (or other SET NX clients) ignore
+//! the queue, so every client of a key must use the same mode for the order to hold.
 //!
 //! ## Fencing tokens (`redis://`)
 //! The token is `INCR` of the key's fence counter, taken in the same script as the `SET`, so it
@@ -164,7 +189,7 @@
 //! - The fence counter of every key ever locked stays on the server (one small string each).
 //! - `holder()` on Redlock shows the owner held on a quorum but not its token (each node's
 //!   value carries that node's own counter).
-//! - TLS for `redlock://`, and a fair (FIFO) mode, are not implemented yet.
+//! - TLS for `redlock://`, and a fair mode for `redlock://`, are not implemented yet.
 
 mod backend;
 mod conn;
@@ -178,7 +203,7 @@ mod scripts;
 mod url;
 mod waker;
 
-pub use backend::{RedisBackend, capabilities};
+pub use backend::{RedisBackend, capabilities, fair_capabilities};
 pub use layout::FOREIGN_OWNER;
 pub use redlock::{RedlockBackend, redlock_capabilities};
-pub use url::{DEFAULT_COMMAND_TIMEOUT, DEFAULT_CONNECT_TIMEOUT};
+pub use url::{DEFAULT_COMMAND_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_WAITER_TIMEOUT};

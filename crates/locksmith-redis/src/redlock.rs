@@ -471,7 +471,7 @@ impl Backend for RedlockBackend {
 }
 
 /// Resolves when any node announces a release (never, when no node could be subscribed to).
-async fn any_changed(rxs: &mut [tokio::sync::watch::Receiver<u64>]) {
+async fn any_changed(rxs: &mut [tokio::sync::watch::Receiver<crate::waker::Wake>]) {
     if rxs.is_empty() {
         return std::future::pending().await;
     }

@@ -17,3 +17,9 @@ pub(crate) static RENEW: LazyLock<Script> =
 /// Redlock: raise the fence counter to the grant's token (lua/fence_writeback.lua).
 pub(crate) static FENCE_WRITEBACK: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("lua/fence_writeback.lua")));
+/// Fair mode: acquire in arrival order (lua/acquire_fair.lua).
+pub(crate) static ACQUIRE_FAIR: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("lua/acquire_fair.lua")));
+/// Fair mode: leave the queue (lua/leave_queue.lua).
+pub(crate) static LEAVE_QUEUE: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("lua/leave_queue.lua")));

@@ -19,7 +19,15 @@ pub(crate) struct UrlOptions {
     pub(crate) drift: Option<Duration>,
     /// Redlock only: the largest random delay before a retry.
     pub(crate) retry_delay: Duration,
+    /// `rediss://` only: a PEM file of CA certificates to trust instead of the platform's.
+    pub(crate) tls_ca: Option<std::path::PathBuf>,
+    /// `redis://` fair mode: waiters served in arrival order; a waiter that has not retried
+    /// for this long is skipped.
+    pub(crate) fair: Option<Duration>,
 }
+
+/// How long a fair-mode waiter stays in line without retrying, unless `waiter_timeout=` says.
+pub const DEFAULT_WAITER_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl Default for UrlOptions {
     fn default() -> Self {
@@ -29,6 +37,8 @@ impl Default for UrlOptions {
             prefix: String::new(),
             drift: None,
             retry_delay: Duration::from_millis(50),
+            tls_ca: None,
+            fair: None,
         }
     }
 }
@@ -64,11 +74,28 @@ fn duration(url: &str, name: &str, value: &str) -> Result<Duration> {
 
 fn parse_query(url: &str, query: &str, redlock: bool) -> Result<UrlOptions> {
     let mut o = UrlOptions::default();
+    let mut waiter_timeout = None;
     for (name, value) in ::url::form_urlencoded::parse(query.as_bytes()) {
         match (name.as_ref(), redlock) {
             ("connect_timeout", _) => o.connect_timeout = duration(url, &name, &value)?,
             ("command_timeout", _) => o.command_timeout = duration(url, &name, &value)?,
             ("prefix", _) => o.prefix = value.into_owned(),
+            ("tls_ca", false) => o.tls_ca = Some(value.into_owned().into()),
+            ("fair", false) => match value.as_ref() {
+                "true" | "1" | "yes" => {
+                    o.fair = Some(o.fair.unwrap_or(DEFAULT_WAITER_TIMEOUT));
+                }
+                "false" | "0" | "no" => o.fair = None,
+                other => {
+                    return Err(bad(
+                        url,
+                        format!("`fair={other}`: write fair=true or fair=false"),
+                    ));
+                }
+            },
+            ("waiter_timeout", false) => {
+                waiter_timeout = Some(duration(url, &name, &value)?);
+            }
             ("drift", true) => {
                 o.drift =
                     Some(humantime::parse_duration(&value).map_err(|e| {
@@ -80,7 +107,7 @@ fn parse_query(url: &str, query: &str, redlock: bool) -> Result<UrlOptions> {
                 let known = if redlock {
                     "connect_timeout, command_timeout, prefix, drift, retry_delay"
                 } else {
-                    "connect_timeout, command_timeout, prefix"
+                    "connect_timeout, command_timeout, prefix, tls_ca, fair, waiter_timeout"
                 };
                 return Err(bad(
                     url,
@@ -88,6 +115,12 @@ fn parse_query(url: &str, query: &str, redlock: bool) -> Result<UrlOptions> {
                 ));
             }
         }
+    }
+    if let Some(t) = waiter_timeout {
+        if o.fair.is_none() {
+            return Err(bad(url, "waiter_timeout= only applies with fair=true"));
+        }
+        o.fair = Some(t);
     }
     Ok(o)
 }
@@ -128,6 +161,9 @@ pub(crate) fn parse_redis(url: &str) -> Result<(Target, UrlOptions)> {
         return Err(bad(url, "the URL names no host; write redis://HOST:PORT"));
     }
     let opts = parse_query(url, parsed.query().unwrap_or(""), false)?;
+    if opts.tls_ca.is_some() && !tls {
+        return Err(bad(url, "tls_ca= is for rediss:// (TLS) URLs"));
+    }
     let db = db_path(url, parsed.path())?;
     let mut plain = parsed.clone();
     plain.set_query(None);

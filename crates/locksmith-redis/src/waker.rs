@@ -1,6 +1,7 @@
 //! Waking waiters by pub/sub: ONE subscription connection per backend (per server), shared by
 //! every key this process waits for. Each waited-for channel has a generation counter that the
-//! reader task bumps on every release message; a waiter notes the generation before its
+//! reader task bumps on every release message (keeping the message: in fair mode, the id of
+//! the waiter whose turn it is, or empty for everyone); a waiter notes the generation before its
 //! attempt and sleeps until it moves (or its fallback timer fires), so a release that lands
 //! between the attempt and the sleep is never missed.
 
@@ -15,11 +16,19 @@ use tokio::sync::watch;
 use crate::conn::Node;
 use crate::error::connect_timeout;
 
+/// The last wake-up on a channel: how many so far, and whom the last one was for (empty: for
+/// every waiter).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Wake {
+    pub(crate) count: u64,
+    pub(crate) to: String,
+}
+
 #[derive(Debug)]
 struct Channel {
     refs: usize,
     subscribed: bool,
-    generation: watch::Sender<u64>,
+    generation: watch::Sender<Wake>,
 }
 
 #[derive(Default)]
@@ -47,7 +56,7 @@ pub(crate) struct Registration {
     node: Arc<Node>,
     shared: Arc<Shared>,
     channel: String,
-    pub(crate) rx: watch::Receiver<u64>,
+    pub(crate) rx: watch::Receiver<Wake>,
 }
 
 impl Waker {
@@ -71,7 +80,7 @@ impl Waker {
             let ch = map.entry(channel.to_owned()).or_insert_with(|| Channel {
                 refs: 0,
                 subscribed: false,
-                generation: watch::channel(0).0,
+                generation: watch::channel(Wake::default()).0,
             });
             ch.refs += 1;
             ch.generation.subscribe()
@@ -155,7 +164,11 @@ async fn connect(node: &Node, shared: &Arc<Shared>) -> Result<(u64, PubSubSink)>
             let Some(shared) = weak.upgrade() else { return };
             let map = shared.channels.lock().expect("waker");
             if let Some(c) = map.get(msg.get_channel_name()) {
-                c.generation.send_modify(|g| *g += 1);
+                let to: String = msg.get_payload().unwrap_or_default();
+                c.generation.send_modify(|w| {
+                    w.count += 1;
+                    w.to = to;
+                });
             }
         }
         // The connection ended: forget it, and wake every waiter so it retries (and
@@ -169,7 +182,10 @@ async fn connect(node: &Node, shared: &Arc<Shared>) -> Result<(u64, PubSubSink)>
         }
         for c in shared.channels.lock().expect("waker").values_mut() {
             c.subscribed = false;
-            c.generation.send_modify(|g| *g += 1);
+            c.generation.send_modify(|w| {
+                w.count += 1;
+                w.to = String::new();
+            });
         }
     });
     Ok((id, sink))

@@ -236,3 +236,90 @@ async fn the_cli_url_reaches_the_same_locks() {
     assert!(other.try_acquire(&key, &opts()).await.unwrap().is_none());
     assert!(g.release().await.unwrap());
 }
+
+#[tokio::test]
+async fn rediss_with_a_private_ca() {
+    let (server, ca) = RedisServer::start_tls();
+    let ca = ca.to_string_lossy().into_owned();
+    let url = format!(
+        "rediss://127.0.0.1:{}?tls_ca={}",
+        server.port(),
+        ::url::form_urlencoded::byte_serialize(ca.as_bytes()).collect::<String>()
+    );
+    let (a, b) = (locker(&url), locker(&url));
+    let g = a
+        .acquire("tls", &opts())
+        .await
+        .expect("TLS with the test CA");
+    assert!(b.try_acquire("tls", &opts()).await.unwrap().is_none());
+    assert!(g.release().await.unwrap());
+    // Without the CA the server's certificate is not trusted: a clear error, no hang.
+    let err = locker(&format!(
+        "rediss://127.0.0.1:{}?connect_timeout=3s",
+        server.port()
+    ))
+    .try_acquire("tls", &opts())
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("Redis"), "{err}");
+    // Plain text to a TLS port is refused too.
+    let err = locker(&format!(
+        "redis://127.0.0.1:{}?connect_timeout=3s&command_timeout=1s",
+        server.port()
+    ))
+    .try_acquire("tls", &opts())
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("Redis"), "{err}");
+}
+
+#[tokio::test]
+async fn fair_mode_skips_a_dead_waiter_and_tries_respect_the_queue() {
+    let server = RedisServer::start();
+    let url = format!("{}?fair=true&waiter_timeout=600ms", server.url());
+    let (a, b) = (locker(&url), locker(&url));
+    let mut conn = raw(&server.url()).await;
+    let key = "fair-dead";
+    // A waiter that queued and died: first in line, alive for 600 ms more, then never again.
+    let now: (u64, u64) = redis::cmd("TIME").query_async(&mut conn).await.unwrap();
+    let alive_until = now.0 * 1000 + now.1 / 1000 + 600;
+    let _: () = redis::pipe()
+        .zadd("{fair-dead}:locksmith:queue", "dead-waiter", 1)
+        .hset("{fair-dead}:locksmith:waiters", "dead-waiter", alive_until)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    // The key is free, but someone waits: a try is refused.
+    assert!(a.try_acquire(key, &opts()).await.unwrap().is_none());
+    // A real waiter is served once the dead one's bound passed (not at its own TTL).
+    let g = tokio::time::timeout(PATIENCE, b.acquire(key, &opts()))
+        .await
+        .expect("the dead waiter is skipped after its bound")
+        .unwrap();
+    let queued: u64 = conn.zcard("{fair-dead}:locksmith:queue").await.unwrap();
+    assert_eq!(
+        queued, 0,
+        "the dead waiter and the granted one left the queue"
+    );
+    assert!(g.release().await.unwrap());
+    // A waiter that gives up leaves the queue.
+    let held = a.acquire(key, &opts()).await.unwrap();
+    let err = b
+        .acquire(key, &opts().wait_for(Duration::from_millis(300)))
+        .await
+        .unwrap_err();
+    assert!(err.is_timeout(), "{err}");
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let queued: u64 = conn.zcard("{fair-dead}:locksmith:queue").await.unwrap();
+        if queued == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "a waiter that gave up stayed queued"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(held.release().await.unwrap());
+}

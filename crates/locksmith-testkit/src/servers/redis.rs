@@ -39,6 +39,103 @@ impl RedisServer {
         }
     }
 
+    /// Starts a server that speaks only TLS, with a certificate for 127.0.0.1 signed by a CA
+    /// made for it (with `openssl`, Debian package `openssl`). Returns the server and the
+    /// CA's PEM file; the URL is `rediss://127.0.0.1:PORT`.
+    pub fn start_tls() -> (Self, PathBuf) {
+        let dir = temp_dir("locksmith-redis-tls-");
+        let openssl = require_binary("openssl", "openssl");
+        let run = |args: &[&str]| {
+            let out = Command::new(&openssl)
+                .args(args)
+                .current_dir(dir.path())
+                .output()
+                .expect("run openssl");
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        std::fs::write(
+            dir.path().join("ext.cnf"),
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
+        )
+        .expect("write ext.cnf");
+        run(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=locksmith test CA",
+        ]);
+        run(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ]);
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+        ]);
+        let path = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
+        let port = free_port();
+        let extra: Vec<String> = [
+            "--port".to_owned(),
+            "0".to_owned(),
+            "--tls-port".to_owned(),
+            port.to_string(),
+            "--tls-cert-file".to_owned(),
+            path("server.pem"),
+            "--tls-key-file".to_owned(),
+            path("server.key"),
+            "--tls-ca-cert-file".to_owned(),
+            path("ca.pem"),
+            "--tls-auth-clients".to_owned(),
+            "no".to_owned(),
+        ]
+        .into();
+        let process = spawn_with(port, dir.path().to_path_buf(), &extra, false);
+        let ca = dir.path().join("ca.pem");
+        (
+            Self {
+                process,
+                port,
+                dir,
+                extra,
+            },
+            ca,
+        )
+    }
+
     /// The port it listens on (127.0.0.1).
     pub fn port(&self) -> u16 {
         self.port
@@ -69,6 +166,10 @@ impl RedisServer {
 /// Spawns from one thread that lives as long as the process: the kernel's parent-death signal
 /// follows the thread that forked, and test threads end before the process does.
 fn spawn(port: u16, dir: PathBuf, extra: &[String]) -> ServerProcess {
+    spawn_with(port, dir, extra, true)
+}
+
+fn spawn_with(port: u16, dir: PathBuf, extra: &[String], plain_port: bool) -> ServerProcess {
     type Job = Box<dyn FnOnce() + Send>;
     static SPAWNER: OnceLock<Mutex<mpsc::Sender<Job>>> = OnceLock::new();
     let spawner = SPAWNER.get_or_init(|| {
@@ -90,7 +191,7 @@ fn spawn(port: u16, dir: PathBuf, extra: &[String]) -> ServerProcess {
     let (done_tx, done_rx) = mpsc::channel();
     let extra = extra.to_vec();
     let job: Job = Box::new(move || {
-        let outcome = std::panic::catch_unwind(move || spawn_here(port, dir, &extra));
+        let outcome = std::panic::catch_unwind(move || spawn_here(port, dir, &extra, plain_port));
         let _ = done_tx.send(outcome);
     });
     spawner
@@ -104,11 +205,14 @@ fn spawn(port: u16, dir: PathBuf, extra: &[String]) -> ServerProcess {
     }
 }
 
-fn spawn_here(port: u16, dir: PathBuf, extra: &[String]) -> ServerProcess {
+fn spawn_here(port: u16, dir: PathBuf, extra: &[String], plain_port: bool) -> ServerProcess {
     let bin = require_binary("redis-server", "redis-server");
     let log = dir.join("redis.log");
     let mut cmd = Command::new(bin);
-    cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+    if plain_port {
+        cmd.args(["--port", &port.to_string()]);
+    }
+    cmd.args(["--bind", "127.0.0.1"])
         .arg("--dir")
         .arg(&dir)
         .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])

@@ -53,6 +53,10 @@ fn start() -> MariaDb {
     let server = require_binary("mariadbd", "mariadb-server");
     let base = super::temp_dir("locksmith-mariadb-");
     let dir = base.path().to_path_buf();
+    // A private tmpdir: a starting server deletes `#sql*` files in its tmpdir, so servers that
+    // share /tmp break each other's bootstrap ("Unknown table 'mysql.tmp_user_sys'").
+    let tmp = dir.join("tmp");
+    std::fs::create_dir_all(&tmp).expect("mariadb tmpdir");
     let out = Command::new(install)
         .args([
             "--no-defaults",
@@ -60,6 +64,7 @@ fn start() -> MariaDb {
             "--auth-root-authentication-method=normal",
         ])
         .arg(format!("--datadir={}", dir.join("data").display()))
+        .arg(format!("--tmpdir={}", tmp.display()))
         .arg("--skip-test-db")
         .output()
         .expect("run mariadb-install-db");
@@ -78,6 +83,7 @@ fn start() -> MariaDb {
         "--skip-log-bin",
     ])
     .arg(format!("--datadir={}", dir.join("data").display()))
+    .arg(format!("--tmpdir={}", tmp.display()))
     .arg(format!("--port={port}"))
     .arg(format!("--socket={}", dir.join("sock").display()))
     .arg(format!("--pid-file={}", dir.join("pid").display()))

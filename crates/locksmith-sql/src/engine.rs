@@ -284,10 +284,8 @@ impl<D: Driver> Backend for SqlBackend<D> {
         let k = Some(key.as_str());
         let mut turn = inner.queue.turn(key.as_str()).await;
         if turn.wait.is_none() {
-            turn = match inner.try_once(key, &name, &req.owner, turn).await? {
-                Step::Granted(g) => return Ok(Some(g)),
-                Step::Busy(t) => t,
-            };
+            // No attempt first: the blocking call returns at once when the lock is free, and
+            // saves a round trip when it is not.
             let (s, _) = inner.checkout(k).await?;
             turn.wait = Some(Wait::start(inner, s, name.clone(), req.owner.clone()));
         }

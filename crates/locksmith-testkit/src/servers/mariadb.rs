@@ -66,7 +66,6 @@ fn start() -> MariaDb {
         .arg(format!("--datadir={}", dir.join("data").display()))
         .arg(format!("--tmpdir={}", tmp.display()))
         .arg("--skip-test-db")
-        .arg(format!("--tmpdir={}", tmp.display()))
         .output()
         .expect("run mariadb-install-db");
     assert!(

@@ -56,10 +56,10 @@ impl<D: Driver> fmt::Debug for SqlBackend<D> {
     }
 }
 
-/// The outcome of one attempt: a grant, or the turn back when busy.
-enum Step<D: Driver> {
+/// The outcome of one attempt: a grant, or busy (the turn is dropped).
+enum Step {
     Granted(Grant),
-    Busy(QueueTurn<KeyState<D>>),
+    Busy,
 }
 
 impl<D: Driver> SqlBackend<D> {
@@ -193,7 +193,7 @@ impl<D: Driver> Inner<D> {
         name: &D::Name,
         owner: &str,
         turn: QueueTurn<KeyState<D>>,
-    ) -> Result<Step<D>> {
+    ) -> Result<Step> {
         let k = Some(key.as_str());
         let mut retried = false;
         loop {
@@ -209,7 +209,7 @@ impl<D: Driver> Inner<D> {
                 Ok(Some(token)) => return Ok(Step::Granted(self.grant(key, name, s, turn, token))),
                 Ok(None) => {
                     self.checkin(s);
-                    return Ok(Step::Busy(turn));
+                    return Ok(Step::Busy);
                 }
                 // A reused connection may have died while idle: try once more on a new one.
                 Err(e) if reused && !retried => {
@@ -267,7 +267,7 @@ impl<D: Driver> Backend for SqlBackend<D> {
         }
         match self.inner.try_once(key, &name, &req.owner, turn).await? {
             Step::Granted(g) => Ok(Some(g)),
-            Step::Busy(_) => Ok(None),
+            Step::Busy => Ok(None),
         }
     }
 
@@ -284,10 +284,8 @@ impl<D: Driver> Backend for SqlBackend<D> {
         let k = Some(key.as_str());
         let mut turn = inner.queue.turn(key.as_str()).await;
         if turn.wait.is_none() {
-            turn = match inner.try_once(key, &name, &req.owner, turn).await? {
-                Step::Granted(g) => return Ok(Some(g)),
-                Step::Busy(t) => t,
-            };
+            // No attempt first: the blocking call returns at once when the lock is free, and
+            // saves a round trip when it is not.
             let (s, _) = inner.checkout(k).await?;
             turn.wait = Some(Wait::start(inner, s, name.clone(), req.owner.clone()));
         }

@@ -59,6 +59,28 @@ impl ContentionStats {
         sum * sum / (n * squares)
     }
 
+    /// Adds another run of the same contenders (alternating slices of two setups cancel the
+    /// drift of a busy machine).
+    pub fn merge(&mut self, other: ContentionStats) {
+        if self.per_task.is_empty() {
+            self.per_task = vec![0; other.per_task.len()];
+        }
+        for (a, b) in self.per_task.iter_mut().zip(other.per_task) {
+            *a += b;
+        }
+        self.waits.extend(other.waits);
+        self.elapsed += other.elapsed;
+    }
+
+    /// An empty record to [`ContentionStats::merge`] runs into.
+    pub fn empty() -> Self {
+        Self {
+            per_task: Vec::new(),
+            waits: Vec::new(),
+            elapsed: Duration::ZERO,
+        }
+    }
+
     /// One line for the benchmark log.
     pub fn line(&self, label: &str) -> String {
         format!(
@@ -109,6 +131,12 @@ pub async fn contend_for(
     }
     stats.elapsed = start.elapsed();
     stats
+}
+
+/// Median of `samples` (zero when empty).
+pub fn median(samples: &mut [Duration]) -> Duration {
+    samples.sort();
+    samples.get(samples.len() / 2).copied().unwrap_or_default()
 }
 
 /// Runs `contenders` until they have made `total` acquisitions together; returns the time.

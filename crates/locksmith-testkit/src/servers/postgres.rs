@@ -104,7 +104,7 @@ fn start() -> Postgres {
             "-c",
             "max_connections=100",
         ]);
-    let log = std::env::temp_dir().join(format!("locksmith-pg-{}-{port}.log", std::process::id()));
+    let log = dir.join("postgres.log");
     let mut proc = spawn_for_process("postgres", cmd, Some(log));
     proc.wait_for_port(([127, 0, 0, 1], port).into(), Duration::from_secs(30));
     let ready = client_binary("pg_isready");

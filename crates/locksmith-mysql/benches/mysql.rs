@@ -1,0 +1,238 @@
+//! MySQL/MariaDB benchmarks, each with its raw baseline in the same run, against a private
+//! MariaDB server on loopback (`innodb_flush_log_at_trx_commit=0`, no binary log):
+//!
+//! - `uncontended`: locksmith acquire + release (fencing token included) vs the raw pair
+//!   `GET_LOCK(name, 0)` + `RELEASE_LOCK` with mysql_async prepared statements.
+//! - `contended_8`: 8 tasks, each with its own client, take and release one key; locksmith vs
+//!   the raw server-side queue (blocking `GET_LOCK` with a timeout + release, one connection each).
+//!   Also prints acquisitions/s, wait p50/p99 and Jain's index of a timed run of each.
+//! - `crowd_2000`: 2,000 waiters on one key in one process: time until all are served, and
+//!   the connections locksmith opened (printed).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use locksmith_core::{LockOptions, Locker};
+use locksmith_mysql::MySqlBackend;
+use locksmith_testkit::bench::{
+    BoxFut, Contender, ContentionStats, LockerContender, contend_count, contend_for, median,
+};
+use locksmith_testkit::servers::mariadb::mariadb;
+use mysql_async::prelude::Queryable;
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+struct Raw {
+    conn: mysql_async::Conn,
+    lock: &'static str,
+    name: String,
+}
+
+impl Raw {
+    async fn new(url: &str, lock: &'static str, name: &str) -> Self {
+        let opts = mysql_async::Opts::from_url(url).unwrap();
+        Self {
+            conn: mysql_async::Conn::new(opts).await.unwrap(),
+            lock,
+            name: name.to_owned(),
+        }
+    }
+
+    async fn lock_once(&mut self) {
+        let got: Option<i64> = self
+            .conn
+            .exec_first(self.lock, (&self.name,))
+            .await
+            .unwrap();
+        assert_eq!(got, Some(1));
+    }
+
+    async fn unlock_once(&mut self) {
+        let r: Option<i64> = self
+            .conn
+            .exec_first("SELECT RELEASE_LOCK(?)", (&self.name,))
+            .await
+            .unwrap();
+        assert_eq!(r, Some(1));
+    }
+}
+
+impl Contender for Raw {
+    fn lock(&mut self) -> BoxFut<'_> {
+        Box::pin(self.lock_once())
+    }
+    fn unlock(&mut self) -> BoxFut<'_> {
+        Box::pin(self.unlock_once())
+    }
+}
+
+fn uncontended(c: &mut Criterion) {
+    let rt = runtime();
+    let url = mariadb().url.clone();
+    let mut g = c.benchmark_group("mysql/uncontended");
+    let raw =
+        tokio::sync::Mutex::new(rt.block_on(Raw::new(&url, "SELECT GET_LOCK(?, 0)", "bench-raw")));
+    g.bench_function("raw_get_lock_release_lock", |b| {
+        b.to_async(&rt).iter(|| async {
+            let mut raw = raw.lock().await;
+            raw.lock_once().await;
+            raw.unlock_once().await;
+        })
+    });
+    let locker = Locker::new(Arc::new(MySqlBackend::from_url(&url).unwrap()));
+    let opts = LockOptions::new();
+    // Interleaved pairs: each locksmith pair runs right after a raw one, so that the load of
+    // a busy machine hits both alike; the ratio of medians is the figure to compare.
+    rt.block_on(async {
+        let (mut raw_t, mut ours_t) = (Vec::new(), Vec::new());
+        for _ in 0..3000 {
+            let t = Instant::now();
+            {
+                let mut raw = raw.lock().await;
+                raw.lock_once().await;
+                raw.unlock_once().await;
+            }
+            raw_t.push(t.elapsed());
+            let t = Instant::now();
+            let guard = locker.acquire("bench-locksmith", &opts).await.unwrap();
+            std::hint::black_box(guard.fencing_token());
+            assert!(guard.release().await.unwrap());
+            ours_t.push(t.elapsed());
+        }
+        let (r, o) = (median(&mut raw_t), median(&mut ours_t));
+        println!(
+            "mysql uncontended interleaved x3000: raw pair median {r:?}, locksmith acquire+release median {o:?}, ratio {:.2}",
+            o.as_secs_f64() / r.as_secs_f64()
+        );
+    });
+    g.bench_function("locksmith_acquire_release", |b| {
+        b.to_async(&rt).iter(|| async {
+            let guard = locker.acquire("bench-locksmith", &opts).await.unwrap();
+            std::hint::black_box(guard.fencing_token());
+            assert!(guard.release().await.unwrap());
+        })
+    });
+    g.finish();
+}
+
+async fn raw_contenders(url: &str, key: &str) -> Vec<Box<dyn Contender>> {
+    let mut v: Vec<Box<dyn Contender>> = Vec::new();
+    for _ in 0..8 {
+        v.push(Box::new(Raw::new(url, "SELECT GET_LOCK(?, 60)", key).await));
+    }
+    v
+}
+
+fn locksmith_contenders(url: &str, key: &str) -> Vec<Box<dyn Contender>> {
+    (0..8)
+        .map(|_| {
+            let l = Locker::new(Arc::new(MySqlBackend::from_url(url).unwrap()));
+            LockerContender::boxed(l, key)
+        })
+        .collect()
+}
+
+fn contended(c: &mut Criterion) {
+    let rt = runtime();
+    let url = mariadb().url.clone();
+    // Timed runs for the figures criterion does not give (rate, wait quantiles, fairness),
+    // in alternating half-second slices so that a busy machine's load hits both alike.
+    let (mut raw, mut ours) = (ContentionStats::empty(), ContentionStats::empty());
+    for _ in 0..6 {
+        raw.merge(rt.block_on(async {
+            contend_for(
+                raw_contenders(&url, "bench-c-raw").await,
+                Duration::from_millis(500),
+            )
+            .await
+        }));
+        ours.merge(rt.block_on(contend_for(
+            locksmith_contenders(&url, "bench-c-ls"),
+            Duration::from_millis(500),
+        )));
+    }
+    println!("{}", raw.line("mysql contended_8 raw"));
+    println!("{}", ours.line("mysql contended_8 locksmith"));
+    println!(
+        "mysql contended_8 locksmith/raw acquisitions/s: {:.2}",
+        ours.rate() / raw.rate()
+    );
+    let shared = rt.block_on(async {
+        let l = Locker::new(Arc::new(MySqlBackend::from_url(&url).unwrap()));
+        let v = (0..8)
+            .map(|_| LockerContender::boxed(l.clone(), "bench-c-shared"))
+            .collect();
+        contend_for(v, Duration::from_secs(3)).await
+    });
+    println!(
+        "{}",
+        shared.line("mysql contended_8 locksmith, one client shared by the 8 tasks")
+    );
+
+    let mut g = c.benchmark_group("mysql/contended_8");
+    g.bench_function("raw_get_lock_timeout", |b| {
+        b.to_async(&rt).iter_custom(|iters| {
+            let url = url.clone();
+            async move { contend_count(raw_contenders(&url, "bench-c-raw").await, iters).await }
+        })
+    });
+    g.bench_function("locksmith", |b| {
+        b.to_async(&rt).iter_custom(|iters| {
+            let url = url.clone();
+            async move { contend_count(locksmith_contenders(&url, "bench-c-ls"), iters).await }
+        })
+    });
+    g.finish();
+}
+
+fn crowd(c: &mut Criterion) {
+    let rt = runtime();
+    let url = mariadb().url.clone();
+    let mut g = c.benchmark_group("mysql/crowd_2000");
+    g.sample_size(10);
+    g.bench_function("locksmith_all_served", |b| {
+        b.to_async(&rt).iter_custom(|iters| {
+            let url = url.clone();
+            async move {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let backend = Arc::new(MySqlBackend::from_url(&url).unwrap());
+                    let l = Locker::new(backend.clone());
+                    let start = Instant::now();
+                    let tasks: Vec<_> = (0..2000)
+                        .map(|_| {
+                            let l = l.clone();
+                            tokio::spawn(async move {
+                                let g = l.acquire("bench-crowd", &LockOptions::new()).await.unwrap();
+                                assert!(g.release().await.unwrap());
+                            })
+                        })
+                        .collect();
+                    for t in tasks {
+                        t.await.unwrap();
+                    }
+                    total += start.elapsed();
+                    let s = backend.connection_stats();
+                    println!(
+                        "mysql crowd_2000: all served in {:?}; connections opened {}, peak open {} (raw: one connection per waiter, 2,000 > max_connections 200)",
+                        start.elapsed(),
+                        s.opened,
+                        s.peak
+                    );
+                }
+                total
+            }
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, uncontended, contended, crowd);
+criterion_main!(benches);

@@ -1,0 +1,263 @@
+//! PostgreSQL benchmarks, each with its raw baseline in the same run, against a private
+//! PostgreSQL 15 cluster on loopback (`fsync=off`):
+//!
+//! - `uncontended`: locksmith acquire + release (fencing token included) vs the raw pair
+//!   `pg_try_advisory_lock` + `pg_advisory_unlock` with tokio-postgres prepared statements.
+//! - `contended_8`: 8 tasks, each with its own client, take and release one key; locksmith vs
+//!   the raw server-side queue (blocking `pg_advisory_lock` + unlock, one connection each).
+//!   Also prints acquisitions/s, wait p50/p99 and Jain's index of a timed run of each.
+//! - `crowd_2000`: 2,000 waiters on one key in one process: time until all are served, and
+//!   the connections locksmith opened (printed).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use locksmith_core::{Backend, LockOptions, Locker};
+use locksmith_postgres::{PgBackend, hash_key};
+use locksmith_testkit::bench::{
+    BoxFut, Contender, ContentionStats, LockerContender, contend_count, contend_for, median,
+};
+use locksmith_testkit::servers::postgres::postgres;
+use tokio_postgres::{Client, NoTls, Statement};
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+async fn raw_client(url: &str) -> Client {
+    let (client, conn) = tokio_postgres::connect(url, NoTls).await.unwrap();
+    tokio::spawn(conn);
+    client
+}
+
+struct Raw {
+    client: Client,
+    lock: Statement,
+    unlock: Statement,
+    id: i64,
+}
+
+impl Raw {
+    async fn new(url: &str, lock_sql: &str, id: i64) -> Self {
+        let client = raw_client(url).await;
+        let lock = client.prepare(lock_sql).await.unwrap();
+        let unlock = client
+            .prepare("SELECT pg_advisory_unlock($1::bigint)")
+            .await
+            .unwrap();
+        Self {
+            client,
+            lock,
+            unlock,
+            id,
+        }
+    }
+}
+
+impl Contender for Raw {
+    fn lock(&mut self) -> BoxFut<'_> {
+        Box::pin(async move {
+            self.client
+                .query_one(&self.lock, &[&self.id])
+                .await
+                .unwrap();
+        })
+    }
+    fn unlock(&mut self) -> BoxFut<'_> {
+        Box::pin(async move {
+            let r = self
+                .client
+                .query_one(&self.unlock, &[&self.id])
+                .await
+                .unwrap();
+            assert!(r.get::<_, bool>(0));
+        })
+    }
+}
+
+fn uncontended(c: &mut Criterion) {
+    let rt = runtime();
+    let url = postgres().url.clone();
+    let mut g = c.benchmark_group("postgres/uncontended");
+    let raw = rt.block_on(Raw::new(
+        &url,
+        "SELECT pg_try_advisory_lock($1::bigint)",
+        hash_key("bench-raw"),
+    ));
+    g.bench_function("raw_try_lock_unlock", |b| {
+        b.to_async(&rt).iter(|| async {
+            let r = raw.client.query_one(&raw.lock, &[&raw.id]).await.unwrap();
+            assert!(r.get::<_, bool>(0));
+            let r = raw.client.query_one(&raw.unlock, &[&raw.id]).await.unwrap();
+            assert!(r.get::<_, bool>(0));
+        })
+    });
+    let locker = Locker::new(Arc::new(PgBackend::from_url(&url).unwrap()));
+    let opts = LockOptions::new();
+    // Interleaved pairs: each locksmith pair runs right after a raw one, so that the load of
+    // a busy machine hits both alike; the ratio of medians is the figure to compare.
+    rt.block_on(async {
+        let backend = PgBackend::from_url(&url).unwrap();
+        let key = locksmith_core::LockKey::new("bench-backend").unwrap();
+        let req = locksmith_core::AcquireRequest::new(Duration::from_secs(30), "bench");
+        let (mut raw_t, mut ours_t, mut be_t) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..3000 {
+            let t = Instant::now();
+            let grant = backend.try_acquire(&key, &req).await.unwrap().unwrap();
+            assert!(grant.lease.release().await.unwrap());
+            be_t.push(t.elapsed());
+            let t = Instant::now();
+            {
+                let r = raw.client.query_one(&raw.lock, &[&raw.id]).await.unwrap();
+                assert!(r.get::<_, bool>(0));
+                let r = raw.client.query_one(&raw.unlock, &[&raw.id]).await.unwrap();
+                assert!(r.get::<_, bool>(0));
+            }
+            raw_t.push(t.elapsed());
+            let t = Instant::now();
+            let guard = locker.acquire("bench-locksmith", &opts).await.unwrap();
+            std::hint::black_box(guard.fencing_token());
+            assert!(guard.release().await.unwrap());
+            ours_t.push(t.elapsed());
+        }
+        let (r, o) = (median(&mut raw_t), median(&mut ours_t));
+        println!(
+            "postgres uncontended interleaved x3000: backend try_acquire + lease release (no guard) median {:?}",
+            median(&mut be_t)
+        );
+        println!(
+            "postgres uncontended interleaved x3000: raw pair median {r:?}, locksmith acquire+release median {o:?}, ratio {:.2}",
+            o.as_secs_f64() / r.as_secs_f64()
+        );
+    });
+    g.bench_function("locksmith_acquire_release", |b| {
+        b.to_async(&rt).iter(|| async {
+            let guard = locker.acquire("bench-locksmith", &opts).await.unwrap();
+            std::hint::black_box(guard.fencing_token());
+            assert!(guard.release().await.unwrap());
+        })
+    });
+    g.finish();
+}
+
+async fn raw_contenders(url: &str, key: &str) -> Vec<Box<dyn Contender>> {
+    let mut v: Vec<Box<dyn Contender>> = Vec::new();
+    for _ in 0..8 {
+        v.push(Box::new(
+            Raw::new(url, "SELECT pg_advisory_lock($1::bigint)", hash_key(key)).await,
+        ));
+    }
+    v
+}
+
+fn locksmith_contenders(url: &str, key: &str) -> Vec<Box<dyn Contender>> {
+    (0..8)
+        .map(|_| {
+            let l = Locker::new(Arc::new(PgBackend::from_url(url).unwrap()));
+            LockerContender::boxed(l, key)
+        })
+        .collect()
+}
+
+fn contended(c: &mut Criterion) {
+    let rt = runtime();
+    let url = postgres().url.clone();
+    // Timed runs for the figures criterion does not give (rate, wait quantiles, fairness),
+    // in alternating half-second slices so that a busy machine's load hits both alike.
+    let (mut raw, mut ours) = (ContentionStats::empty(), ContentionStats::empty());
+    for _ in 0..6 {
+        raw.merge(rt.block_on(async {
+            contend_for(
+                raw_contenders(&url, "bench-c-raw").await,
+                Duration::from_millis(500),
+            )
+            .await
+        }));
+        ours.merge(rt.block_on(contend_for(
+            locksmith_contenders(&url, "bench-c-ls"),
+            Duration::from_millis(500),
+        )));
+    }
+    println!("{}", raw.line("postgres contended_8 raw"));
+    println!("{}", ours.line("postgres contended_8 locksmith"));
+    println!(
+        "postgres contended_8 locksmith/raw acquisitions/s: {:.2}",
+        ours.rate() / raw.rate()
+    );
+    let shared = rt.block_on(async {
+        let l = Locker::new(Arc::new(PgBackend::from_url(&url).unwrap()));
+        let v = (0..8)
+            .map(|_| LockerContender::boxed(l.clone(), "bench-c-shared"))
+            .collect();
+        contend_for(v, Duration::from_secs(3)).await
+    });
+    println!(
+        "{}",
+        shared.line("postgres contended_8 locksmith, one client shared by the 8 tasks")
+    );
+
+    let mut g = c.benchmark_group("postgres/contended_8");
+    g.bench_function("raw_pg_advisory_lock", |b| {
+        b.to_async(&rt).iter_custom(|iters| {
+            let url = url.clone();
+            async move { contend_count(raw_contenders(&url, "bench-c-raw").await, iters).await }
+        })
+    });
+    g.bench_function("locksmith", |b| {
+        b.to_async(&rt).iter_custom(|iters| {
+            let url = url.clone();
+            async move { contend_count(locksmith_contenders(&url, "bench-c-ls"), iters).await }
+        })
+    });
+    g.finish();
+}
+
+fn crowd(c: &mut Criterion) {
+    let rt = runtime();
+    let url = postgres().url.clone();
+    let mut g = c.benchmark_group("postgres/crowd_2000");
+    g.sample_size(10);
+    g.bench_function("locksmith_all_served", |b| {
+        b.to_async(&rt).iter_custom(|iters| {
+            let url = url.clone();
+            async move {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let backend = Arc::new(PgBackend::from_url(&url).unwrap());
+                    let l = Locker::new(backend.clone());
+                    let start = Instant::now();
+                    let tasks: Vec<_> = (0..2000)
+                        .map(|_| {
+                            let l = l.clone();
+                            tokio::spawn(async move {
+                                let g = l.acquire("bench-crowd", &LockOptions::new()).await.unwrap();
+                                assert!(g.release().await.unwrap());
+                            })
+                        })
+                        .collect();
+                    for t in tasks {
+                        t.await.unwrap();
+                    }
+                    total += start.elapsed();
+                    let s = backend.connection_stats();
+                    println!(
+                        "postgres crowd_2000: all served in {:?}; connections opened {}, peak open {} (raw: one connection per waiter, 2,000 > max_connections 100)",
+                        start.elapsed(),
+                        s.opened,
+                        s.peak
+                    );
+                }
+                total
+            }
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, uncontended, contended, crowd);
+criterion_main!(benches);

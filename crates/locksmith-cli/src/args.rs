@@ -1,6 +1,7 @@
 //! The command line, as clap parses it.
 
 use std::ffi::OsString;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
@@ -45,6 +46,13 @@ pub enum Command {
     /// Show who holds KEY (exit 0 whether it is held or free)
     #[command(after_help = exit::HELP)]
     Status(StatusArgs),
+    /// Torture the backend: client processes contend while faults are injected, then a checker
+    /// reads their histories (exit 1 on any violation)
+    #[command(after_help = exit::HELP)]
+    Torture(TortureArgs),
+    /// One client process of `torture` (started by it; not for direct use)
+    #[command(hide = true)]
+    TortureClient(TortureClientArgs),
 }
 
 /// Options shared by `run` and `elect`.
@@ -115,6 +123,59 @@ pub struct StatusArgs {
     /// Print one JSON object instead of a sentence
     #[arg(long)]
     pub json: bool,
+}
+
+/// `locksmith torture`.
+#[derive(Debug, Args)]
+pub struct TortureArgs {
+    /// How long the clients contend
+    #[arg(long, value_name = "DUR", default_value = "20s", value_parser = duration::parse)]
+    pub duration: Duration,
+
+    /// How many client processes contend at a time
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub clients: u32,
+
+    /// How many keys they contend for
+    #[arg(long, value_name = "K", default_value_t = 2)]
+    pub keys: u32,
+
+    /// Lease TTL of every lock
+    #[arg(long, value_name = "DUR", default_value = "2s", value_parser = duration::parse)]
+    pub ttl: Duration,
+
+    /// Faults to inject in turn, comma-separated: pause (SIGSTOP a holder past its TTL), kill
+    /// (SIGKILL a holder); partition, latency, cut and restart are not implemented yet
+    #[arg(long, value_name = "LIST", default_value = "pause,kill")]
+    pub faults: String,
+
+    /// Folder for the histories, report.md, findings.json and timeline.svg [default: a new
+    /// folder in the temp folder]
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}
+
+/// `locksmith torture-client` (hidden): what the orchestrator tells one client.
+#[derive(Debug, Args)]
+pub struct TortureClientArgs {
+    /// Client id
+    #[arg(long)]
+    pub id: u32,
+    /// Comma-separated keys
+    #[arg(long)]
+    pub keys: String,
+    /// Lease TTL
+    #[arg(long, value_parser = duration::parse)]
+    pub ttl: Duration,
+    /// The resource server's socket
+    #[arg(long)]
+    pub resource: PathBuf,
+    /// The history file to append to
+    #[arg(long)]
+    pub history: PathBuf,
+    /// How long to run
+    #[arg(long, value_parser = duration::parse)]
+    pub run_for: Duration,
 }
 
 #[cfg(test)]

@@ -201,11 +201,18 @@ pub fn check(events: &[Event], opts: CheckOptions) -> Findings {
     let mut pause_open: HashMap<u32, u64> = HashMap::new();
     let mut fenced_highest: HashMap<&str, (u64, u32)> = HashMap::new();
 
-    let close = |out: &mut Findings, open: &mut HashMap<u32, Vec<OpenHold>>, client, t, by, key: Option<&str>, token: Option<u64>| {
+    let close = |out: &mut Findings,
+                 open: &mut HashMap<u32, Vec<OpenHold>>,
+                 client,
+                 t,
+                 by,
+                 key: Option<&str>,
+                 token: Option<u64>| {
         if let Some(list) = open.get_mut(&client) {
             list.retain(|h| {
                 let hold = &mut out.holds[h.idx];
-                let hit = key.is_none_or(|k| k == hold.key) && token.is_none_or(|tk| tk == hold.token);
+                let hit =
+                    key.is_none_or(|k| k == hold.key) && token.is_none_or(|tk| tk == hold.token);
                 if hit {
                     hold.end = t;
                     hold.ended_by = by;
@@ -226,7 +233,10 @@ pub fn check(events: &[Event], opts: CheckOptions) -> Findings {
                 lease_end,
             } => {
                 out.acquisitions += 1;
-                let invoke = invokes.get(&(e.client, key.as_str())).copied().unwrap_or(e.t);
+                let invoke = invokes
+                    .get(&(e.client, key.as_str()))
+                    .copied()
+                    .unwrap_or(e.t);
                 out.holds.push(Hold {
                     client: e.client,
                     key: key.clone(),
@@ -265,7 +275,15 @@ pub fn check(events: &[Event], opts: CheckOptions) -> Findings {
                 }
             }
             Kind::Lost { key, token, .. } => {
-                close(&mut out, &mut open, e.client, e.t, "lost", Some(key), Some(*token));
+                close(
+                    &mut out,
+                    &mut open,
+                    e.client,
+                    e.t,
+                    "lost",
+                    Some(key),
+                    Some(*token),
+                );
             }
             Kind::Release {
                 key,
@@ -281,7 +299,15 @@ pub fn check(events: &[Event], opts: CheckOptions) -> Findings {
                         }
                     }
                 }
-                close(&mut out, &mut open, e.client, e.t, "release", Some(key), Some(*token));
+                close(
+                    &mut out,
+                    &mut open,
+                    e.client,
+                    e.t,
+                    "release",
+                    Some(key),
+                    Some(*token),
+                );
             }
             Kind::ClientExit => close(&mut out, &mut open, e.client, e.t, "exit", None, None),
             Kind::Fault {
@@ -441,7 +467,10 @@ fn lease_desc(h: &Hold) -> String {
     match h.lease_end {
         None => "session-bound".to_owned(),
         Some(l) if l >= h.end => "lease valid throughout".to_owned(),
-        Some(l) => format!("lease ended {:?} after the grant", crate::clock::ns(l.saturating_sub(h.start))),
+        Some(l) => format!(
+            "lease ended {:?} after the grant",
+            crate::clock::ns(l.saturating_sub(h.start))
+        ),
     }
 }
 
@@ -449,7 +478,11 @@ fn overlap_len(a: (u64, u64), b: (u64, u64)) -> u64 {
     a.1.min(b.1).saturating_sub(a.0.max(b.0))
 }
 
-fn check_notification(out: &mut Findings, paused: &HashMap<u32, Vec<(u64, u64)>>, opts: CheckOptions) {
+fn check_notification(
+    out: &mut Findings,
+    paused: &HashMap<u32, Vec<(u64, u64)>>,
+    opts: CheckOptions,
+) {
     let mut found = Vec::new();
     for h in &out.holds {
         let Some(l) = h.lease_end else { continue };

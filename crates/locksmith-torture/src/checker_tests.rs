@@ -67,7 +67,17 @@ impl H {
         )
     }
     #[allow(clippy::too_many_arguments)]
-    fn resource(self, ms: u64, key: &str, fenced: bool, writer: u32, token: u64, read: u64, prev: u64, accepted: bool) -> Self {
+    fn resource(
+        self,
+        ms: u64,
+        key: &str,
+        fenced: bool,
+        writer: u32,
+        token: u64,
+        read: u64,
+        prev: u64,
+        accepted: bool,
+    ) -> Self {
         self.ev(
             ms,
             0,
@@ -112,7 +122,11 @@ fn a_clean_history_with_handovers_kills_and_writes_has_no_findings() {
     assert_eq!(kinds(&f), []);
     assert_eq!(f.acquisitions, 4);
     assert_eq!(f.faults.len(), 1);
-    assert_eq!(f.faults[0].recovery_ns, Some(MS), "granted to client 3 1 ms after the kill");
+    assert_eq!(
+        f.faults[0].recovery_ns,
+        Some(MS),
+        "granted to client 3 1 ms after the kill"
+    );
     let victim = f.holds.iter().find(|h| h.client == 2).unwrap();
     assert_eq!(victim.ended_by, "killed");
 }
@@ -126,7 +140,13 @@ fn overlapping_valid_leases_are_caught() {
         .release(11, 2, "a", 2)
         .check();
     assert_eq!(kinds(&f), [FindingKind::OverlapInValidLeases]);
-    assert!(f.violations().next().unwrap().detail.contains("client 1 (token 1"));
+    assert!(
+        f.violations()
+            .next()
+            .unwrap()
+            .detail
+            .contains("client 1 (token 1")
+    );
 }
 
 #[test]
@@ -199,7 +219,13 @@ fn overlap_after_an_unnotified_expiry_is_both_observed_and_lag() {
         .check();
     let mut k = kinds(&f);
     k.sort();
-    assert_eq!(k, [FindingKind::NotificationLag, FindingKind::OverlapAfterExpiry]);
+    assert_eq!(
+        k,
+        [
+            FindingKind::NotificationLag,
+            FindingKind::OverlapAfterExpiry
+        ]
+    );
 }
 
 #[test]
@@ -235,7 +261,11 @@ fn a_stale_write_accepted_by_the_fenced_register_is_caught() {
         .resource(2, "a", true, 1, 6, 0, 1, true)
         .check();
     assert_eq!(kinds(&f), [FindingKind::StaleWriteAccepted]);
-    assert!(f.findings[0].detail.contains("accepted token 6 from client 1"));
+    assert!(
+        f.findings[0]
+            .detail
+            .contains("accepted token 6 from client 1")
+    );
 }
 
 #[test]

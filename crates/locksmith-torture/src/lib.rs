@@ -11,6 +11,14 @@
 //! The `locksmith torture` command is a thin front end to [`run`] and [`client_main`].
 
 pub mod checker;
+pub mod client;
 pub mod clock;
+pub mod fault;
 pub mod history;
+pub mod orchestrator;
+pub mod report;
 pub mod resource;
+
+pub use client::{ClientConfig, client_main};
+pub use fault::Fault;
+pub use orchestrator::{Outcome, TortureConfig, run};

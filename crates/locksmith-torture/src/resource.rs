@@ -224,7 +224,13 @@ impl ResourceClient {
     ///
     /// # Errors
     /// When the server cannot be reached.
-    pub async fn write(&mut self, key: &str, fenced: bool, token: u64, read: u64) -> io::Result<bool> {
+    pub async fn write(
+        &mut self,
+        key: &str,
+        fenced: bool,
+        token: u64,
+        read: u64,
+    ) -> io::Result<bool> {
         let reply = self
             .call(&Request::Write {
                 key: key.to_owned(),
@@ -247,24 +253,40 @@ mod tests {
     async fn the_fenced_register_rejects_older_tokens_and_the_unfenced_one_accepts_all() {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("resource.jsonl");
-        let server =
-            ResourceServer::start(&dir.path().join("r.sock"), HistoryWriter::create(&log, 0).unwrap())
-                .unwrap();
+        let server = ResourceServer::start(
+            &dir.path().join("r.sock"),
+            HistoryWriter::create(&log, 0).unwrap(),
+        )
+        .unwrap();
         let mut a = ResourceClient::connect(server.path(), 1).await.unwrap();
         let mut b = ResourceClient::connect(server.path(), 2).await.unwrap();
         assert!(a.write("k", true, 5, 0).await.unwrap());
-        assert!(!b.write("k", true, 4, 0).await.unwrap(), "older token rejected");
-        assert!(b.write("k", true, 5, 1).await.unwrap(), "equal token accepted");
+        assert!(
+            !b.write("k", true, 4, 0).await.unwrap(),
+            "older token rejected"
+        );
+        assert!(
+            b.write("k", true, 5, 1).await.unwrap(),
+            "equal token accepted"
+        );
         assert_eq!(a.read("k", true).await.unwrap(), 2);
         assert!(b.write("k", false, 1, 0).await.unwrap());
-        assert!(a.write("k", false, 0, 0).await.unwrap(), "unfenced takes anything");
+        assert!(
+            a.write("k", false, 0, 0).await.unwrap(),
+            "unfenced takes anything"
+        );
         assert_eq!(a.read("k", false).await.unwrap(), 1);
         drop(server);
         let events = read_history(&log).unwrap();
         assert_eq!(events.len(), 5);
         assert!(matches!(
             events[1].kind,
-            Kind::Resource { accepted: false, token: 4, highest: 5, .. }
+            Kind::Resource {
+                accepted: false,
+                token: 4,
+                highest: 5,
+                ..
+            }
         ));
     }
 }

@@ -1,14 +1,38 @@
 //! # locksmith-torture
 //!
-//! A Jepsen-style torture run for any locksmith backend (any URL `locksmith::open` accepts):
-//! client processes contend for a few keys and do read-modify-write increments on a shared
-//! [resource](resource) while holding them; the orchestrator injects faults (SIGSTOP a holder
-//! past its TTL, SIGKILL a holder); every process records a [history](history) on one
-//! monotonic clock; the [checker](checker) merges the histories and finds overlapping holds,
-//! notification lag, token-order breaks and stale writes; the [report](report) summarises per
-//! backend × fault and fails on any violation locksmith promises cannot happen.
+//! A Jepsen-style torture run for any locksmith backend (any URL `locksmith::open` accepts
+//! that separate processes can share):
+//!
+//! - **Workload** ([`client`]): C client processes contend for K keys; a holder does
+//!   read-modify-write increments on both registers of the [`resource`] server with its
+//!   fencing token, checking `Guard::is_held` before each.
+//! - **History** ([`history`]): every process appends JSON lines stamped with
+//!   `CLOCK_MONOTONIC` nanoseconds ([`clock`]), comparable across processes on one host:
+//!   acquire invoke/ok/fail/unknown, renew, lost, release, writes (client side and as the
+//!   resource judged them), faults.
+//! - **Faults** ([`fault`], [`orchestrator`]): `pause` SIGSTOPs a current holder for longer
+//!   than its TTL, then SIGCONTs it; `kill` SIGKILLs a holder and starts a replacement client.
+//!   `partition`, `latency`, `cut` and `restart` are refused as not implemented yet: they need
+//!   the TCP fault proxy between the clients and a networked backend the run starts itself.
+//! - **Checker** ([`checker`]): overlapping holds inside valid leases, notification lag, token
+//!   order, stale writes accepted by the fenced register (violations), overlaps after an
+//!   expired lease, lost updates on the unfenced register, stale writes rejected
+//!   (observations), and time to recovery after each fault.
+//! - **Report** ([`report`]): a table per backend × fault, the findings, and `findings.json`,
+//!   written to the output folder with the histories.
 //!
 //! The `locksmith torture` command is a thin front end to [`run`] and [`client_main`].
+//!
+//! ## Limits
+//! - One host: the histories share one monotonic clock, so the clients and the orchestrator
+//!   must run on the same machine (the backend may be anywhere).
+//! - A hold is what the client *saw*: from the grant's reply to the release being sent. The
+//!   lease deadline of a hold is the latest one the guard reported (at the grant, before each
+//!   write, every 5–20 ms, and at the release). A renewal not yet observed makes a lease look
+//!   shorter, so an overlap in that gap would be classed as after-expiry instead of inside a
+//!   valid lease; the gap is one write interval, unless the holder was paused.
+//! - On session-bound backends (`file://`) a paused holder keeps its lock: there a pause must
+//!   show no overlap at all, and the time to recovery is at least the pause.
 
 pub mod checker;
 pub mod client;

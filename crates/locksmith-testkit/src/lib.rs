@@ -17,6 +17,7 @@
 //! (skipped) with the reason, never counted as passed.
 
 mod cases;
+pub mod proxy;
 mod runner;
 pub mod servers;
 mod target;

@@ -42,6 +42,7 @@ pub mod history;
 pub mod orchestrator;
 pub mod report;
 pub mod resource;
+pub mod timeline;
 
 pub use client::{ClientConfig, client_main};
 pub use fault::Fault;

@@ -222,6 +222,12 @@ pub fn write(out: &Path, events: &[Event], outcome: &Outcome) -> io::Result<()> 
         "client_failures": outcome.client_failures,
     });
     std::fs::write(out.join("findings.json"), serde_json::to_vec_pretty(&json)?)?;
-    let _ = events;
-    Ok(())
+    let origin = events.first().map_or(0, |e| e.t);
+    let title = format!(
+        "locksmith torture: {} ({} violations)",
+        outcome.summary.backend,
+        outcome.findings.violations().count()
+    );
+    crate::timeline::draw(&out.join("timeline.svg"), &outcome.findings, origin, &title)
+        .map_err(io::Error::other)
 }

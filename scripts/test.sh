@@ -3,7 +3,7 @@
 #   scripts/test.sh
 # It installs what the tests need (Debian packages via apt-get, when missing), checks
 # formatting, lints and docs, builds the `locksmith` binary the process-level tests drive,
-# then runs every test (nextest, one process per test) and the doc tests.
+# then runs every test (nextest, one process per test), the doc tests, and a short torture.
 # Backends that need servers get private ones on free loopback ports from the test tooling;
 # a missing server fails the run, it is never skipped.
 set -euo pipefail
@@ -37,4 +37,11 @@ log "build";   cargo build --workspace --bins --locked
 export LOCKSMITH_BIN="$PWD/target/debug/locksmith"
 log "tests";   cargo nextest run --workspace --locked --no-fail-fast
 log "doc tests"; cargo test --workspace --doc --locked
+# A short torture of every landed cross-process backend: client processes, SIGSTOPped and
+# SIGKILLed holders, and the history checker; any violation fails the run (exit 1).
+log "torture (file://, 20 s, pause and kill)"
+torture_dir="$(mktemp -d)"
+"$LOCKSMITH_BIN" torture --url "file://$torture_dir/locks" --duration 20s --faults pause,kill \
+  --out "$torture_dir/out" || { echo "torture failed; report above, histories kept in $torture_dir/out" >&2; exit 1; }
+rm -rf "$torture_dir"
 log "all tests passed"

@@ -149,6 +149,11 @@ pub struct TortureArgs {
     #[arg(long, value_name = "LIST", default_value = "pause,kill")]
     pub faults: String,
 
+    /// Expected-unsafe scenario "split-brain": even-numbered clients lock on this second URL, so
+    /// two holders at once are expected; exit 0 only if the checker catches them
+    #[arg(long, value_name = "URL2")]
+    pub split_brain: Option<String>,
+
     /// Folder for the histories, report.md, findings.json and timeline.svg [default: a new
     /// folder in the temp folder]
     #[arg(long, value_name = "DIR")]

@@ -21,10 +21,14 @@ pub(crate) async fn torture(url: String, args: TortureArgs) -> Result<u8, Failur
         faults,
         out: out.clone(),
         client_command: (exe, vec!["torture-client".into()]),
+        split_brain: args.split_brain,
     };
     // A bad URL, or one other processes cannot share, is bad input; anything else that stops
     // the run is the environment's fault.
     let locker = locksmith::open(&cfg.url)?;
+    if let Some(other) = &cfg.split_brain {
+        locksmith::open(other)?;
+    }
     if !locker.backend().capabilities().cross_process {
         return Err(Failure::new(
             exit::USAGE,

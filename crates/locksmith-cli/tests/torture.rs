@@ -78,3 +78,46 @@ async fn torture_refuses_in_process_backends_and_unimplemented_faults() {
         "{out:#?}"
     );
 }
+
+#[tokio::test]
+async fn the_expected_unsafe_split_brain_scenario_is_caught_by_the_checker() {
+    // Half the clients lock in another folder: real processes really overlap, and the run
+    // passes only because the checker catches it.
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("out");
+    let mut cmd = locksmith(&file_url(&dir.path().join("a")));
+    cmd.args([
+        "torture",
+        "--duration",
+        "4s",
+        "--faults",
+        "",
+        "--split-brain",
+    ])
+    .arg(file_url(&dir.path().join("b")))
+    .arg("--out")
+    .arg(&out_dir);
+    let out = output(&mut cmd).await;
+    out.expect_code(0);
+    assert!(
+        out.stdout.contains("inside valid leases were caught"),
+        "{out:#?}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out_dir.join("findings.json")).unwrap()).unwrap();
+    let kinds: Vec<_> = json["findings"]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["kind"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        kinds.iter().any(|k| k == "overlap_in_valid_leases"),
+        "{kinds:?}"
+    );
+    // Fencing still holds: the fenced register never took an older token.
+    assert!(
+        !kinds.iter().any(|k| k == "stale_write_accepted"),
+        "{kinds:?}"
+    );
+}

@@ -18,6 +18,10 @@
 //!   order, stale writes accepted by the fenced register (violations), overlaps after an
 //!   expired lease, lost updates on the unfenced register, stale writes rejected
 //!   (observations), and time to recovery after each fault.
+//! - **Expected-unsafe scenario** `split-brain` ([`TortureConfig::split_brain`]): every
+//!   even-numbered client locks on a second URL, so real processes really overlap; the run
+//!   passes only if the checker catches overlaps inside valid leases. It shows the checker
+//!   catching what it claims to on live processes, not only on hand-made histories.
 //! - **Report** ([`report`]): a table per backend × fault, the findings, and `findings.json`,
 //!   written to the output folder with the histories.
 //!

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::checker::{CheckOptions, Findings, check};
+use crate::checker::{CheckOptions, FindingKind, Findings, check};
 use crate::fault::Fault;
 use crate::history::{Event, HistoryWriter, Kind, Phase, merge, read_history};
 use crate::report::Summary;
@@ -35,6 +35,10 @@ pub struct TortureConfig {
     /// The program and leading arguments that start one client (`locksmith torture-client`);
     /// the client options follow, and the URL is passed in `LOCKSMITH_URL`.
     pub client_command: (PathBuf, Vec<OsString>),
+    /// The expected-unsafe **split-brain** scenario: every even-numbered client locks on this
+    /// second URL instead, so two holders at once are expected, and the run passes only if
+    /// the checker catches overlaps inside valid leases.
+    pub split_brain: Option<String>,
 }
 
 /// What a run produced.
@@ -46,12 +50,19 @@ pub struct Outcome {
     pub summary: Summary,
     /// Client processes that failed by themselves (a harness problem, not a finding).
     pub client_failures: Vec<String>,
+    /// The expected-unsafe scenario run, if any.
+    pub expected_unsafe: Option<&'static str>,
 }
 
 impl Outcome {
-    /// True when nothing locksmith promises against happened and every client ran cleanly.
+    /// True when every client ran cleanly and: nothing locksmith promises against happened,
+    /// or, in an expected-unsafe scenario, the checker caught overlaps inside valid leases.
     pub fn passed(&self) -> bool {
-        self.findings.violations().next().is_none() && self.client_failures.is_empty()
+        self.client_failures.is_empty()
+            && match self.expected_unsafe {
+                None => self.findings.violations().next().is_none(),
+                Some(_) => self.findings.count(FindingKind::OverlapInValidLeases) > 0,
+            }
     }
 }
 
@@ -116,6 +127,13 @@ struct Run<'a> {
 }
 
 impl Run<'_> {
+    fn url_of(&self, id: u32) -> &str {
+        match &self.cfg.split_brain {
+            Some(other) if id.is_multiple_of(2) => other,
+            _ => &self.cfg.url,
+        }
+    }
+
     fn spawn(&mut self) -> io::Result<()> {
         let id = self.next_id;
         self.next_id += 1;
@@ -136,7 +154,7 @@ impl Run<'_> {
             .arg(&history)
             .arg("--run-for")
             .arg(format!("{}ms", run_for.as_millis()))
-            .env("LOCKSMITH_URL", &self.cfg.url)
+            .env("LOCKSMITH_URL", self.url_of(id))
             .stdin(Stdio::null())
             .stdout(Stdio::null());
         let parent = std::process::id() as libc::pid_t;
@@ -267,6 +285,9 @@ pub fn pause_length(ttl: Duration) -> Duration {
 /// die with it).
 pub async fn run(cfg: &TortureConfig) -> Result<Outcome, String> {
     let locker = locksmith::open(&cfg.url).map_err(|e| e.to_string())?;
+    if let Some(other) = &cfg.split_brain {
+        locksmith::open(other).map_err(|e| e.to_string())?;
+    }
     let caps = locker.backend().capabilities();
     if !caps.cross_process {
         return Err(format!(
@@ -366,6 +387,7 @@ pub async fn run(cfg: &TortureConfig) -> Result<Outcome, String> {
         findings,
         summary,
         client_failures: run.failures,
+        expected_unsafe: cfg.split_brain.as_ref().map(|_| "split-brain"),
     };
     crate::report::write(&cfg.out, &events, &outcome)
         .map_err(|e| io("cannot write the report", e))?;

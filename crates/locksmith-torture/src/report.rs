@@ -159,6 +159,20 @@ pub fn render(outcome: &Outcome) -> String {
              overlap at all (any overlap counts as overlap-valid).\n\n",
         );
     }
+    if let Some(name) = outcome.expected_unsafe {
+        let _ = writeln!(
+            s,
+            "Expected-unsafe scenario **{name}**: half the clients lock on another backend, so \
+             holders overlap by design; the run passes only if the checker catches it: {} \
+             overlap(s) inside valid leases were {}.\n",
+            f.count(FindingKind::OverlapInValidLeases),
+            if f.count(FindingKind::OverlapInValidLeases) > 0 {
+                "caught"
+            } else {
+                "NOT caught"
+            }
+        );
+    }
     let stops = f.faults.iter().filter(|x| x.fault == "stop").count();
     if stops > 0 {
         let _ = writeln!(
@@ -169,7 +183,11 @@ pub fn render(outcome: &Outcome) -> String {
     for e in &outcome.client_failures {
         let _ = writeln!(s, "harness error: {e}");
     }
-    let _ = writeln!(s, "## Violations: {violations}\n");
+    let expected = match outcome.expected_unsafe {
+        Some(name) => format!(" (expected in the {name} scenario)"),
+        None => String::new(),
+    };
+    let _ = writeln!(s, "## Violations: {violations}{expected}\n");
     for v in f.violations().take(50) {
         let _ = writeln!(
             s,

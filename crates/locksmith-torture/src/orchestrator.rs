@@ -302,7 +302,12 @@ pub async fn run(cfg: &TortureConfig) -> Result<Outcome, String> {
     std::fs::create_dir_all(&cfg.out)
         .map_err(|e| format!("cannot create {}: {e}", cfg.out.display()))?;
     let io = |what: &str, e: io::Error| format!("{what}: {e}");
-    let socket = cfg.out.join("resource.sock");
+    // In the temp folder, not in `out`: a Unix socket path must stay under 108 bytes.
+    let socket = std::env::temp_dir().join(format!(
+        "locksmith-torture-{}-{}.sock",
+        std::process::id(),
+        crate::clock::now_ns()
+    ));
     let resource_log = cfg.out.join("resource.jsonl");
     let fault_log = cfg.out.join("faults.jsonl");
     for stale in [&resource_log, &fault_log] {

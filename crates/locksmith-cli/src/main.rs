@@ -18,7 +18,7 @@
 //! |---|---|
 //! | N | `run`/`elect`: the command's own exit code; 128+N if signal N killed it |
 //! | 0 | `status`: the report was printed, whether the key is held or free (also `--help`); `torture`: no violation |
-//! | 1 | `torture`: the checker found a violation, or a client process failed |
+//! | 1 | `torture`: the checker found a violation, a client process failed, or no lock was granted |
 //! | 64 | bad input: invalid key, URL, option or duration, and every usage error clap reports (clap's own code 2 is not used) |
 //! | 69 | the backend is unavailable, or another library error |
 //! | 75 | the lock was not obtained within the wait bound (`--wait`, `--no-wait`) |

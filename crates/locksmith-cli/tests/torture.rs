@@ -62,7 +62,7 @@ async fn a_short_torture_on_file_injects_pause_and_kill_and_finds_no_violation()
 }
 
 #[tokio::test]
-async fn torture_refuses_in_process_backends_and_unimplemented_faults() {
+async fn torture_refuses_in_process_backends_unimplemented_faults_and_empty_runs() {
     let out = output(locksmith(&memory_url("torture")).args(["torture", "--duration", "1s"])).await;
     out.expect_code(64);
     assert!(out.stderr.contains("inside one process"), "{out:#?}");

@@ -55,10 +55,12 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    /// True when every client ran cleanly and: nothing locksmith promises against happened,
+    /// True when locks were granted, every client ran cleanly, and: nothing locksmith promises against happened,
     /// or, in an expected-unsafe scenario, the checker caught overlaps inside valid leases.
     pub fn passed(&self) -> bool {
-        self.client_failures.is_empty()
+        // A run in which nothing was granted proves nothing.
+        self.findings.acquisitions > 0
+            && self.client_failures.is_empty()
             && match self.expected_unsafe {
                 None => self.findings.violations().next().is_none(),
                 Some(_) => self.findings.count(FindingKind::OverlapInValidLeases) > 0,

@@ -180,6 +180,9 @@ pub fn render(outcome: &Outcome) -> String {
             "{stops} client(s) did not stop at the end and were killed.\n"
         );
     }
+    if f.acquisitions == 0 {
+        s.push_str("No lock was granted during the run: it proves nothing and fails.\n\n");
+    }
     for e in &outcome.client_failures {
         let _ = writeln!(s, "harness error: {e}");
     }

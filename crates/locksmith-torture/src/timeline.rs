@@ -54,7 +54,7 @@ pub fn draw(path: &Path, findings: &Findings, origin: u64, title: &str) -> Resul
         .margin(10)
         .x_label_area_size(30)
         .y_label_area_size(80)
-        .build_cartesian_2d(0f64..end * 1.15, -0.5f64..rows - 0.5)
+        .build_cartesian_2d(0f64..end * 1.25, -0.5f64..rows - 0.5)
         .map_err(err)?;
     chart
         .configure_mesh()
@@ -141,6 +141,7 @@ pub fn draw(path: &Path, findings: &Findings, origin: u64, title: &str) -> Resul
             .label("violation")
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 12, y)], RED.stroke_width(2)));
     }
+    // The x range runs a quarter past the end, so the legend sits on empty space.
     chart
         .configure_series_labels()
         .background_style(WHITE.mix(0.8))

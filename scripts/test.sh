@@ -12,8 +12,11 @@ cd "$(dirname "$0")/.."
 log() { printf '\n== %s\n' "$*" >&2; }
 
 # Debian packages the tests need. The file and memory backends need none beyond a shell and
-# `flock` (util-linux, used by the interoperation test); later backends add their servers here.
-PACKAGES=(util-linux)
+# `flock` (util-linux, used by the interoperation test); the Redis backends need redis-server;
+# PostgreSQL and MariaDB run as private test servers (postgresql, mariadb-server) and their
+# clients drive the interop tests; etcd needs the server and `etcdctl` (interop tests), and
+# `protoc` to build the etcd-client crate.
+PACKAGES=(util-linux redis-server postgresql mariadb-server mariadb-client protobuf-compiler etcd-server etcd-client)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -16,6 +16,7 @@
 //! Every case is listed by name; a case the backend cannot support is reported as ignored
 //! (skipped) with the reason, never counted as passed.
 
+pub mod bench;
 mod cases;
 pub mod proxy;
 mod runner;

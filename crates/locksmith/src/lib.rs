@@ -8,9 +8,13 @@
 //! |---|---|---|
 //! | `memory://NAME` | in-process, FIFO-fair (tests, docs) | always |
 //! | `file://DIR` | OS file locks on one machine | `file` (default) |
+//! | `redis://[[user]:pw@]host[:port][/db]`, `rediss://…` | one Redis primary (TLS with `rediss`) | `redis` |
+//! | `redlock://host:port,host:port,…` | Redlock over independent Redis primaries | `redis` |
+//! | `postgres://USER@HOST/DB` | PostgreSQL session advisory locks | `postgres` |
+//! | `mysql://USER@HOST/DB` | MySQL/MariaDB `GET_LOCK` | `mysql` |
+//! | `etcd://HOST:PORT[,HOST:PORT…]` | etcd leases, the `etcdctl lock` layout | `etcd` |
 //!
-//! Redis, Redlock, PostgreSQL, MySQL/MariaDB, ZooKeeper and etcd backends are planned; their
-//! schemes are recognised today and [`open`] says they are not available in this build.
+//! The ZooKeeper backend is planned; its scheme is recognised today and [`open`] says it is not available in this build.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -33,8 +37,16 @@
 mod open;
 
 pub use locksmith_core::*;
+#[cfg(feature = "etcd")]
+pub use locksmith_etcd as etcd;
 #[cfg(feature = "file")]
 pub use locksmith_file as file;
+#[cfg(feature = "mysql")]
+pub use locksmith_mysql as mysql;
+#[cfg(feature = "postgres")]
+pub use locksmith_postgres as postgres;
+#[cfg(feature = "redis")]
+pub use locksmith_redis as redis;
 pub use open::{backend_from_url, default_url, open};
 
 /// The README's Rust examples, compiled as doc tests so that they stay true.

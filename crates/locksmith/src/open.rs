@@ -20,7 +20,7 @@ const KNOWN: &[(&str, &str, &str)] = &[
 ];
 
 /// Features that exist in this version of the crate (compiled in or not).
-const EXISTING_FEATURES: &[&str] = &["file"];
+const EXISTING_FEATURES: &[&str] = &["file", "redis", "postgres", "mysql", "etcd"];
 
 /// Opens a backend by URL and wraps it in a [`Locker`].
 ///
@@ -49,6 +49,16 @@ pub fn backend_from_url(url: &str) -> Result<Arc<dyn Backend>> {
         "memory" => Ok(Arc::new(MemoryBackend::named(rest))),
         #[cfg(feature = "file")]
         "file" => Ok(Arc::new(locksmith_file::FileBackend::from_url(url)?)),
+        #[cfg(feature = "redis")]
+        "redis" | "rediss" => Ok(Arc::new(locksmith_redis::RedisBackend::from_url(url)?)),
+        #[cfg(feature = "redis")]
+        "redlock" => Ok(Arc::new(locksmith_redis::RedlockBackend::from_url(url)?)),
+        #[cfg(feature = "postgres")]
+        "postgres" | "postgresql" => Ok(Arc::new(locksmith_postgres::PgBackend::from_url(url)?)),
+        #[cfg(feature = "mysql")]
+        "mysql" | "mariadb" => Ok(Arc::new(locksmith_mysql::MySqlBackend::from_url(url)?)),
+        #[cfg(feature = "etcd")]
+        "etcd" => Ok(Arc::new(locksmith_etcd::EtcdBackend::from_url(url)?)),
         other => {
             let reason = match KNOWN.iter().find(|(s, _, _)| *s == other) {
                 Some((_, feature, what)) if EXISTING_FEATURES.contains(feature) => format!(
@@ -101,10 +111,19 @@ mod tests {
 
     #[test]
     fn unknown_and_missing_schemes_say_what_to_do() {
-        let err = open("redis://:hunter2@localhost:6379")
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("`redis`") && !err.contains("hunter2"), "{err}");
+        #[cfg(not(feature = "redis"))]
+        {
+            let err = open("redis://:hunter2@localhost:6379")
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("`redis`") && !err.contains("hunter2"), "{err}");
+        }
+        #[cfg(feature = "redis")]
+        {
+            // Opening connects lazily; the URL shown never carries the password.
+            let locker = open("redis://:hunter2@localhost:6379").unwrap();
+            assert_eq!(locker.display_url(), "redis://:***@localhost:6379");
+        }
         let err = open("gopher://x").unwrap_err().to_string();
         assert!(err.contains("unknown scheme `gopher`"), "{err}");
         let err = open("localhost:6379").unwrap_err().to_string();

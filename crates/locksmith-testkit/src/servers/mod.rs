@@ -4,6 +4,9 @@
 //! A missing server binary is a failure that names the Debian package to install
 //! (`scripts/test.sh` installs them), never a silent skip. Recipes: `../shared/servers.md`.
 
+pub mod etcd;
+pub mod redis;
+
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -185,4 +188,76 @@ pub fn temp_dir(prefix: &str) -> tempfile::TempDir {
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
         .expect("chmod temp dir");
     dir
+}
+
+pub mod mariadb;
+pub mod postgres;
+
+/// Spawns `cmd` (as [`ServerProcess::spawn`]) from a thread that lives as long as this
+/// process, so that the server dies with the process rather than with the thread (a test
+/// thread or a runtime worker) that asked for it.
+pub fn spawn_for_process(name: &str, cmd: Command, log: Option<PathBuf>) -> ServerProcess {
+    use std::sync::mpsc;
+    use std::sync::{Mutex, OnceLock};
+    type Job = Box<dyn FnOnce() + Send>;
+    static KEEPER: OnceLock<Mutex<mpsc::Sender<Job>>> = OnceLock::new();
+    let keeper = KEEPER.get_or_init(|| {
+        let (tx, rx) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("locksmith-test-servers".into())
+            .spawn(move || {
+                for job in rx {
+                    job();
+                }
+                // The sender lives in a static: this thread ends only with the process.
+                loop {
+                    std::thread::park();
+                }
+            })
+            .expect("server keeper thread");
+        Mutex::new(tx)
+    });
+    let (tx, rx) = std::sync::mpsc::channel();
+    let name = name.to_owned();
+    keeper
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .send(Box::new(move || {
+            let _ = tx.send(ServerProcess::spawn(&name, cmd, log));
+        }))
+        .expect("server keeper thread alive");
+    rx.recv().expect("the keeper thread spawned the server")
+}
+
+/// Runs `f` when this process exits normally (`atexit`), to stop servers kept in statics and
+/// remove their folders.
+pub fn at_exit(f: fn()) {
+    extern "C" fn run_all() {
+        let fs = std::mem::take(
+            &mut *EXIT_FNS
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        for f in fs {
+            f();
+        }
+    }
+    static EXIT_FNS: std::sync::Mutex<Vec<fn()>> = std::sync::Mutex::new(Vec::new());
+    static REGISTERED: std::sync::Once = std::sync::Once::new();
+    EXIT_FNS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .push(f);
+    REGISTERED.call_once(|| {
+        // SAFETY: registering a plain extern "C" function with no captured state.
+        unsafe {
+            libc::atexit(run_all);
+        }
+    });
+}
+
+/// True when this process runs as root (servers that refuse root then run as another user).
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
 }

@@ -1,0 +1,444 @@
+//! [`EtcdBackend`]: the etcd concurrency Mutex recipe behind locksmith's [`Backend`] trait.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use etcd_client::{Client, ConnectOptions, EventType, WatchFilterType, WatchOptions};
+use locksmith_core::{
+    AcquireRequest, Backend, Capabilities, Error, Expiry, FencingToken, Grant, HolderInfo,
+    KeyedQueue, LeaseModel, LockKey, Result, mask_url,
+};
+use tokio::sync::{Mutex, OnceCell};
+
+use crate::lease::QueuedKey;
+use crate::ops::{self, Checked, Contender, Enqueued};
+use crate::session::{self, Session};
+use crate::url::{self, Config};
+
+/// What the etcd backend can do.
+pub fn capabilities() -> Capabilities {
+    Capabilities::new(LeaseModel::Session)
+        .fair(true)
+        .holder_info(true)
+}
+
+/// The `etcd://` backend. One client (a gRPC channel to the cluster) and one etcd lease per
+/// `EtcdBackend`, shared by all its locks; see the [crate docs](crate).
+pub struct EtcdBackend {
+    cfg: Config,
+    url: String,
+    client: OnceCell<Client>,
+    session: Mutex<Option<Arc<Session>>>,
+    queue: KeyedQueue<()>,
+}
+
+impl std::fmt::Debug for EtcdBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EtcdBackend")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why enqueuing failed.
+enum Enqueue {
+    /// The server does not know our lease (expired or revoked): grant a new one and retry.
+    LeaseGone,
+    Failed(Error),
+}
+
+/// How a wait in line ended.
+enum Waited {
+    /// The predecessor's deletion was seen.
+    Deleted,
+    /// The predecessor may be gone, or the watch broke: check the line again.
+    Recheck,
+}
+
+impl EtcdBackend {
+    /// A backend for an `etcd://` URL. Nothing is connected until the first lock operation.
+    ///
+    /// # Errors
+    /// [`Error::InvalidUrl`] naming what is wrong with the URL.
+    pub fn from_url(url: &str) -> Result<Self> {
+        let cfg = url::parse(url)?;
+        Ok(Self {
+            cfg,
+            url: mask_url(url),
+            client: OnceCell::new(),
+            session: Mutex::new(None),
+            queue: KeyedQueue::new(),
+        })
+    }
+
+    fn err(
+        &self,
+        key: Option<&str>,
+        what: &str,
+        e: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Error {
+        let e = e.into();
+        Error::backend(self.url.clone(), key, format!("{what}: {e}"), Some(e))
+    }
+
+    /// The client, connected on first use.
+    async fn client(&self) -> Result<Client> {
+        let c = self
+            .client
+            .get_or_try_init(|| async {
+                let mut opts = ConnectOptions::new()
+                    .with_connect_timeout(self.cfg.connect_timeout)
+                    .with_keep_alive(Duration::from_secs(2), Duration::from_secs(2))
+                    .with_keep_alive_while_idle(true);
+                if let Some((u, p)) = &self.cfg.user {
+                    opts = opts.with_user(u.clone(), p.clone());
+                }
+                if self.cfg.tls {
+                    let mut tls = etcd_client::TlsOptions::new();
+                    if let Some(ca) = &self.cfg.ca_file {
+                        let pem = std::fs::read(ca).map_err(|e| {
+                            self.err(None, &format!("cannot read the CA file {ca}"), e)
+                        })?;
+                        tls = tls.ca_certificate(etcd_client::Certificate::from_pem(pem));
+                    }
+                    if let Some(d) = &self.cfg.tls_domain {
+                        tls = tls.domain_name(d.clone());
+                    }
+                    opts = opts.with_tls(tls);
+                }
+                let connect = Client::connect(&self.cfg.endpoints, Some(opts));
+                match tokio::time::timeout(self.cfg.connect_timeout, connect).await {
+                    Ok(Ok(c)) => Ok(c),
+                    Ok(Err(e)) => Err(self.err(None, "cannot connect to etcd", e)),
+                    Err(_) => Err(Error::backend(
+                        self.url.clone(),
+                        None,
+                        format!(
+                            "cannot connect to etcd within {:?} (is the cluster up?)",
+                            self.cfg.connect_timeout
+                        ),
+                        None,
+                    )),
+                }
+            })
+            .await?;
+        Ok(c.clone())
+    }
+
+    /// The client's live lease, granting a new one if there is none or it was lost.
+    async fn session(&self, client: &Client) -> Result<Arc<Session>> {
+        let mut slot = self.session.lock().await;
+        if let Some(s) = slot.as_ref()
+            && s.lost_reason().is_none()
+        {
+            return Ok(Arc::clone(s));
+        }
+        let grant = Session::grant(client, self.cfg.lease_ttl);
+        let s = match tokio::time::timeout(self.cfg.connect_timeout, grant).await {
+            Ok(Ok(s)) => Arc::new(s),
+            Ok(Err(e)) => return Err(self.err(None, "cannot grant an etcd lease", e)),
+            Err(_) => return Err(self.timeout_err(None, "granting an etcd lease")),
+        };
+        *slot = Some(Arc::clone(&s));
+        Ok(s)
+    }
+
+    fn timeout_err(&self, key: Option<&str>, what: &str) -> Error {
+        Error::backend(
+            self.url.clone(),
+            key,
+            format!(
+                "{what} got no answer within {:?} (is the cluster up and has it a leader?)",
+                self.cfg.connect_timeout
+            ),
+            None,
+        )
+    }
+
+    /// Runs one request with the connect timeout as its bound.
+    async fn bounded<T>(
+        &self,
+        key: &str,
+        what: &str,
+        fut: impl Future<Output = std::result::Result<T, etcd_client::Error>>,
+    ) -> Result<T> {
+        match tokio::time::timeout(self.cfg.connect_timeout, fut).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(self.err(Some(key), what, e)),
+            Err(_) => Err(self.timeout_err(Some(key), what)),
+        }
+    }
+
+    /// The prefix of `key`'s contenders: `namespace + key + "/"`.
+    fn prefix(&self, key: &LockKey) -> Vec<u8> {
+        format!("{}{}/", self.cfg.namespace, key.as_str()).into_bytes()
+    }
+
+    /// Puts our key in `key`'s line. Returns its create revision and the line at that moment.
+    async fn enqueue(
+        &self,
+        key: &LockKey,
+        req: &AcquireRequest,
+        queued: &mut QueuedKey,
+        session: &Session,
+        prefix: &[u8],
+    ) -> Result<(i64, Vec<Contender>), Enqueue> {
+        let mut c = queued.client.clone();
+        // A leftover key of ours (a release whose answer was lost) is deleted first, so that
+        // every grant has a fresh create revision and so a fresh fencing token.
+        for _ in 0..3 {
+            let put = ops::enqueue(&mut c, prefix, &queued.key, &req.owner, session.id);
+            let put = match tokio::time::timeout(self.cfg.connect_timeout, put).await {
+                Ok(Err(e)) if session::is_lease_not_found(&e) => {
+                    session.mark_lost(format!("the server no longer knows the lease ({e})"));
+                    return Err(Enqueue::LeaseGone);
+                }
+                Ok(r) => {
+                    r.map_err(|e| self.err(Some(key.as_str()), "cannot enqueue the lock key", e))
+                }
+                Err(_) => Err(self.timeout_err(Some(key.as_str()), "enqueuing the lock key")),
+            };
+            match put.map_err(Enqueue::Failed)? {
+                Enqueued::Created { rev, contenders } => {
+                    queued.rev = Some(rev);
+                    return Ok((rev, contenders));
+                }
+                Enqueued::Exists { rev } => {
+                    let del = ops::delete_if(&mut c, &queued.key, rev);
+                    self.bounded(key.as_str(), "cannot delete a leftover lock key", del)
+                        .await
+                        .map_err(Enqueue::Failed)?;
+                }
+            }
+        }
+        Err(Enqueue::Failed(Error::backend(
+            self.url.clone(),
+            Some(key.as_str()),
+            "the lock key of this client keeps reappearing; is another process using the same \
+             etcd lease?",
+            None,
+        )))
+    }
+
+    /// Waits for the deletion of `pred`, the contender just ahead of us, seen at revision `at`.
+    ///
+    /// The watch starts at the current revision (never at an old one: etcd serves watches
+    /// that start in the past from a catch-up loop that runs every 100 ms, which stalls every
+    /// hand-over). If the store moved on between the listing and the watch, `pred` may
+    /// already be gone, so it is read again once the watch is in place.
+    async fn wait_for_deletion(
+        &self,
+        key: &LockKey,
+        client: &mut Client,
+        pred: &Contender,
+        at: i64,
+    ) -> Result<Waited> {
+        let opts = WatchOptions::new().with_filters([WatchFilterType::NoPut]);
+        let watch = client.watch(pred.key.as_slice(), Some(opts));
+        let mut stream = self
+            .bounded(key.as_str(), "cannot watch the lock line", watch)
+            .await?;
+        let created = self
+            .bounded(key.as_str(), "cannot watch the lock line", stream.message())
+            .await?;
+        let Some(created) = created.filter(|r| r.created() && !r.canceled()) else {
+            return Ok(Waited::Recheck);
+        };
+        let watch_rev = created.header().map(|h| h.revision()).unwrap_or(i64::MAX);
+        if watch_rev > at {
+            let still = ops::exists(client, &pred.key, pred.create_rev);
+            if !self
+                .bounded(key.as_str(), "cannot read the lock line", still)
+                .await?
+            {
+                return Ok(Waited::Recheck);
+            }
+        }
+        loop {
+            match stream.message().await {
+                Ok(Some(resp)) => {
+                    if resp
+                        .events()
+                        .iter()
+                        .any(|e| e.event_type() == EventType::Delete)
+                    {
+                        return Ok(Waited::Deleted);
+                    }
+                    if resp.canceled() {
+                        return Ok(Waited::Recheck);
+                    }
+                }
+                // A broken watch: look at the line again (and watch anew if still needed).
+                Ok(None) | Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    return Ok(Waited::Recheck);
+                }
+            }
+        }
+    }
+
+    async fn acquire_inner(
+        &self,
+        key: &LockKey,
+        req: &AcquireRequest,
+        wait: bool,
+    ) -> Result<Option<Grant>> {
+        let prefix = self.prefix(key);
+        let turn = if wait {
+            self.queue.turn(key.as_str()).await
+        } else {
+            match self.queue.try_turn(key.as_str()) {
+                Some(t) => t,
+                None => return Ok(None), // held or awaited by this very client
+            }
+        };
+        let mut client = self.client().await?;
+        let mut turn = Some(turn);
+        let mut attempts = 0;
+        let (session, queued, rev, line) = loop {
+            let session = self.session(&client).await?;
+            let mut my_key = prefix.clone();
+            my_key.extend_from_slice(format!("{:x}", session.id).as_bytes());
+            let mut queued = QueuedKey {
+                client: client.clone(),
+                key: my_key,
+                rev: None,
+                turn: turn.take(),
+            };
+            match self.enqueue(key, req, &mut queued, &session, &prefix).await {
+                Ok((rev, line)) => break (session, queued, rev, line),
+                // Our lease is gone (nothing of it can be in line): once more with a new one.
+                Err(Enqueue::LeaseGone) if attempts == 0 => {
+                    attempts += 1;
+                    turn = queued.turn.take();
+                }
+                Err(Enqueue::LeaseGone) => {
+                    return Err(Error::backend(
+                        self.url.clone(),
+                        Some(key.as_str()),
+                        "etcd keeps forgetting this client's new lease",
+                        None,
+                    ));
+                }
+                Err(Enqueue::Failed(e)) => return Err(e),
+            }
+        };
+        let mut ahead: Vec<Contender> = line.into_iter().filter(|c| c.create_rev < rev).collect();
+        let mut at = rev;
+        if !ahead.is_empty() && !wait {
+            queued.leave().await;
+            return Ok(None);
+        }
+        while let Some(pred) = ahead.last().cloned() {
+            tokio::select! {
+                why = session.lost() => {
+                    return Err(Error::backend(
+                        self.url.clone(),
+                        Some(key.as_str()),
+                        format!("the etcd lease of this client was lost while waiting: {why}"),
+                        None,
+                    ));
+                }
+                waited = self.wait_for_deletion(key, &mut client, &pred, at) => {
+                    // Always read the line again, atomically with the proof that our key
+                    // still exists: a deletion ahead does not prove our own key survived
+                    // (our lease may have been revoked behind our back; skipping this read
+                    // was tried, and the revoked-waiter test caught the double grant).
+                    let (Waited::Deleted | Waited::Recheck) = waited?;
+                }
+            }
+            let check = ops::check(&mut client, &prefix, &queued.key, rev);
+            match self
+                .bounded(key.as_str(), "cannot read the lock line", check)
+                .await?
+            {
+                Checked::Vanished => {
+                    return Err(Error::backend(
+                        self.url.clone(),
+                        Some(key.as_str()),
+                        "the lock key of this waiter disappeared while it waited (its etcd lease \
+                         expired, or someone deleted it); not granted",
+                        None,
+                    ));
+                }
+                Checked::Ahead { ahead: a, at: r } => {
+                    ahead = a;
+                    at = r;
+                }
+            }
+        }
+        // Granted: nobody was ahead at a revision where our key provably existed. The lease
+        // must also still be provable, or the key may vanish at any moment.
+        if !session.provably_alive() {
+            let why = session
+                .lost_reason()
+                .unwrap_or_else(|| "no keep-alive confirmed in time".into());
+            return Err(Error::backend(
+                self.url.clone(),
+                Some(key.as_str()),
+                format!("the etcd lease of this client was lost: {why}"),
+                None,
+            ));
+        }
+        let lease = queued.into_lease(rev, Arc::clone(&session), self.url.clone());
+        Ok(Some(Grant {
+            lease: Box::new(lease),
+            token: FencingToken(rev as u64),
+            expiry: Expiry::Session,
+        }))
+    }
+}
+
+#[async_trait]
+impl Backend for EtcdBackend {
+    fn scheme(&self) -> &'static str {
+        "etcd"
+    }
+
+    fn display_url(&self) -> String {
+        self.url.clone()
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        capabilities()
+    }
+
+    async fn try_acquire(&self, key: &LockKey, req: &AcquireRequest) -> Result<Option<Grant>> {
+        self.acquire_inner(key, req, false).await
+    }
+
+    async fn acquire(
+        &self,
+        key: &LockKey,
+        req: &AcquireRequest,
+        deadline: Option<Instant>,
+    ) -> Result<Option<Grant>> {
+        let attempt = self.acquire_inner(key, req, true);
+        match deadline {
+            None => attempt.await,
+            Some(d) => tokio::time::timeout_at(d.into(), attempt)
+                .await
+                .unwrap_or(Ok(None)),
+        }
+    }
+
+    async fn holder(&self, key: &LockKey) -> Result<Option<HolderInfo>> {
+        let mut client = self.client().await?;
+        let prefix = self.prefix(key);
+        let first = ops::first(&mut client, &prefix);
+        let Some(kv) = self
+            .bounded(key.as_str(), "cannot read the lock line", first)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let owner = match std::str::from_utf8(kv.value()) {
+            Ok(v) if !v.is_empty() => v.to_owned(),
+            _ => format!("etcd lease {:x} (no owner label)", kv.lease()),
+        };
+        Ok(Some(
+            HolderInfo::new(owner).token(FencingToken(kv.create_revision() as u64)),
+        ))
+    }
+}

@@ -1,0 +1,236 @@
+//! [`MySqlDriver`]: MySQL/MariaDB named locks for the shared SQL engine.
+
+use async_trait::async_trait;
+use locksmith_core::{BoxError, Error, HolderInfo, LockKey, Result};
+use locksmith_sql::{Driver, counter_setup_error};
+use mysql_async::prelude::Queryable;
+use tokio::sync::Mutex;
+
+use crate::name::lock_name;
+
+const TRY_LOCK: &str = include_str!("../sql/try_lock.sql");
+const LOCK_WAIT: &str = include_str!("../sql/lock_wait.sql");
+const TAKE_TOKEN: &str = include_str!("../sql/take_token.sql");
+const UNLOCK: &str = include_str!("../sql/unlock.sql");
+const HOLDER: &str = include_str!("../sql/holder.sql");
+const COUNTER_EXISTS: &str = include_str!("../sql/counter_exists.sql");
+/// The SQL that creates the fencing counter table.
+pub const CREATE_COUNTER: &str = include_str!("../sql/create_counter.sql");
+
+/// Seconds one blocking `GET_LOCK` waits before it is simply issued again.
+const WAIT_CHUNK_SECS: u32 = 3600;
+
+/// MySQL's and MariaDB's dialect of the shared engine.
+#[derive(Debug)]
+pub struct MySqlDriver {
+    pub(crate) opts: mysql_async::Opts,
+    pub(crate) masked: String,
+}
+
+/// One MySQL session.
+pub struct MyConn {
+    conn: Mutex<mysql_async::Conn>,
+    id: u32,
+}
+
+/// Server errors meaning "you may not create this table".
+fn is_denied(e: &mysql_async::Error) -> bool {
+    // 1142 command denied, 1044 access denied to database, 1290 read-only.
+    matches!(e, mysql_async::Error::Server(s) if matches!(s.code, 1142 | 1044 | 1290))
+}
+
+impl MySqlDriver {
+    fn err(&self, name: Option<&str>, what: &str, e: mysql_async::Error) -> Error {
+        let detail = match &e {
+            mysql_async::Error::Server(s) => format!("{what}: {} (error {})", s.message, s.code),
+            other => format!("{what}: {other}"),
+        };
+        Error::backend(&self.masked, name, detail, Box::new(e) as BoxError)
+    }
+}
+
+#[async_trait]
+impl Driver for MySqlDriver {
+    type Conn = MyConn;
+    type Name = String;
+
+    fn scheme(&self) -> &'static str {
+        "mysql"
+    }
+
+    fn display_url(&self) -> &str {
+        &self.masked
+    }
+
+    fn name_of(&self, key: &LockKey) -> Result<String> {
+        Ok(lock_name(key.as_str()))
+    }
+
+    async fn connect(&self) -> Result<MyConn> {
+        let conn = mysql_async::Conn::new(self.opts.clone())
+            .await
+            .map_err(|e| {
+                self.err(
+                    None,
+                    "cannot connect (is the server running, and are the host, port, user, \
+                 password and database right?)",
+                    e,
+                )
+            })?;
+        Ok(MyConn {
+            id: conn.id(),
+            conn: Mutex::new(conn),
+        })
+    }
+
+    async fn warm_up(&self, conn: &MyConn) -> Result<()> {
+        let mut c = conn.conn.lock().await;
+        for sql in [TRY_LOCK, LOCK_WAIT, TAKE_TOKEN, UNLOCK] {
+            // Prepared statements stay in the connection's statement cache.
+            c.prep(sql)
+                .await
+                .map_err(|e| self.err(None, "preparing locksmith's statements", e))?;
+        }
+        Ok(())
+    }
+
+    async fn prepare(&self, conn: &MyConn) -> Result<()> {
+        let mut c = conn.conn.lock().await;
+        let row: Option<(Option<String>, u64)> = c
+            .query_first(COUNTER_EXISTS)
+            .await
+            .map_err(|e| self.err(None, "looking for the fencing counter", e))?;
+        match row {
+            Some((None, _)) | None => Err(Error::backend(
+                &self.masked,
+                None,
+                "no database selected: name one in the URL (mysql://USER@HOST/DATABASE); the \
+                 fencing counter table lives there",
+                None,
+            )),
+            Some((Some(_), n)) if n > 0 => Ok(()),
+            Some((Some(db), _)) => match c.query_drop(CREATE_COUNTER).await {
+                Ok(()) => Ok(()),
+                Err(e) if is_denied(&e) => {
+                    let sql = format!(
+                        "USE `{}`; {}; GRANT SELECT, INSERT, UPDATE ON locksmith_fencing TO <this user>;",
+                        db.replace('`', "``"),
+                        CREATE_COUNTER
+                            .split_whitespace()
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    );
+                    Err(counter_setup_error(
+                        &self.masked,
+                        "table `locksmith_fencing`",
+                        &sql,
+                        Box::new(e),
+                    ))
+                }
+                Err(e) => Err(self.err(None, "creating the fencing counter", e)),
+            },
+        }
+    }
+
+    async fn try_lock(&self, conn: &MyConn, name: &String, owner: &str) -> Result<Option<u64>> {
+        let mut c = conn.conn.lock().await;
+        c.exec_drop(TRY_LOCK, (name, owner, name))
+            .await
+            .map_err(|e| self.err(Some(name), "the lock attempt failed", e))?;
+        if c.affected_rows() == 0 {
+            return Ok(None);
+        }
+        token(&c).map(Some).ok_or_else(|| self.no_token(name))
+    }
+
+    async fn lock_wait(&self, conn: &MyConn, name: &String, owner: &str) -> Result<u64> {
+        let mut c = conn.conn.lock().await;
+        loop {
+            let got: Option<Option<i64>> =
+                c.exec_first(LOCK_WAIT, (name, WAIT_CHUNK_SECS))
+                    .await
+                    .map_err(|e| self.err(Some(name), "waiting for the lock failed", e))?;
+            match got.flatten() {
+                Some(1) => break,
+                Some(_) => continue,
+                None => {
+                    return Err(Error::backend(
+                        &self.masked,
+                        Some(name),
+                        "GET_LOCK returned NULL (the wait was killed or failed on the server)",
+                        None,
+                    ));
+                }
+            }
+        }
+        c.exec_drop(TAKE_TOKEN, (name, owner))
+            .await
+            .map_err(|e| self.err(Some(name), "taking the fencing token failed", e))?;
+        token(&c).ok_or_else(|| self.no_token(name))
+    }
+
+    async fn unlock(&self, conn: &MyConn, name: &String) -> Result<bool> {
+        let mut c = conn.conn.lock().await;
+        let r: Option<Option<i64>> = c
+            .exec_first(UNLOCK, (name,))
+            .await
+            .map_err(|e| self.err(Some(name), "the unlock failed", e))?;
+        Ok(r.flatten() == Some(1))
+    }
+
+    async fn holder(&self, conn: &MyConn, name: &String) -> Result<Option<HolderInfo>> {
+        let mut c = conn.conn.lock().await;
+        let row: Option<(Option<u64>, Option<String>, Option<u64>)> = c
+            .exec_first(HOLDER, (name, name))
+            .await
+            .map_err(|e| self.err(Some(name), "the holder query failed", e))?;
+        Ok(match row {
+            Some((Some(id), owner, token)) => Some(match owner {
+                Some(o) => {
+                    let info = HolderInfo::new(o);
+                    match token {
+                        Some(t) => info.token(locksmith_core::FencingToken(t)),
+                        None => info,
+                    }
+                }
+                None => HolderInfo::new(format!("connection {id}")),
+            }),
+            _ => None,
+        })
+    }
+
+    async fn ping(&self, conn: &MyConn) -> Result<()> {
+        let mut c = conn.conn.lock().await;
+        c.ping()
+            .await
+            .map_err(|e| self.err(None, "the health check failed", e))
+    }
+
+    async fn cancel_wait(&self, conn: &MyConn) {
+        // KILL QUERY from a second connection ends the blocked GET_LOCK at once.
+        let kill = async {
+            let mut other = mysql_async::Conn::new(self.opts.clone()).await?;
+            other.query_drop(format!("KILL QUERY {}", conn.id)).await?;
+            other.disconnect().await
+        };
+        if let Err(e) = kill.await {
+            tracing::debug!(error = %e, "could not cancel a server-side lock wait");
+        }
+    }
+}
+
+fn token(c: &mysql_async::Conn) -> Option<u64> {
+    c.last_insert_id().filter(|t| *t > 0)
+}
+
+impl MySqlDriver {
+    fn no_token(&self, name: &str) -> Error {
+        Error::backend(
+            &self.masked,
+            Some(name),
+            "the fencing counter update returned no token (LAST_INSERT_ID); the lock is \
+             released by closing the connection",
+            None,
+        )
+    }
+}

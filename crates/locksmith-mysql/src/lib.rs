@@ -1,0 +1,233 @@
+//! # locksmith-mysql
+//!
+//! The `mysql://` backend of [locksmith](https://example.invalid/locksmith) for MySQL 5.7+/8
+//! and MariaDB 10.x: named locks (`GET_LOCK`, `RELEASE_LOCK`, `IS_USED_LOCK`), with fencing
+//! tokens from a counter table.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use locksmith_core::{Locker, LockOptions};
+//! use locksmith_mysql::MySqlBackend;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> locksmith_core::Result<()> {
+//! let backend = MySqlBackend::from_url("mysql://app@db.example/app?connect_timeout=5s")?;
+//! let locker = Locker::new(Arc::new(backend));
+//! // The same lock as `SELECT GET_LOCK('jobs', 10)` from the mysql client:
+//! let guard = locker.acquire("jobs", &LockOptions::new()).await?;
+//! println!("fencing token {}", guard.fencing_token());
+//! guard.release().await?;
+//! # Ok(()) }
+//! ```
+//!
+//! ## URL
+//! `mysql://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?OPTIONS]` (or `mariadb://`), as mysql_async
+//! reads it (`prefer_socket=false`, `socket=…`, …), plus locksmith's own options:
+//!
+//! | Option | Default | Meaning |
+//! |---|---|---|
+//! | `connect_timeout` | `10s` | bound on opening a connection; a server that is down fails within it |
+//! | `statement_timeout` | `30s` | client-side bound on every statement but the blocking wait; the connection is closed when it passes |
+//! | `health_check` | `2s` | how often a held lock's connection is pinged |
+//! | `pool_idle` | `8` | idle connections kept for reuse |
+//!
+//! The database is required: the counter table lives there. Without a password in the URL,
+//! `MYSQL_PWD` is used; without a user, `USER`, then `root`. This build has **no TLS**
+//! (mysql_async's `minimal-rust` feature set): use a trusted network or a local socket.
+//!
+//! ## Key mapping
+//! A key of at most **64 characters** (MySQL's limit on lock names) that does not start with
+//! `locksmith~` is the lock name, **verbatim**: locksmith on key `jobs` and
+//! `SELECT GET_LOCK('jobs', 10)` exclude each other. Any other key maps to `locksmith~` and
+//! the first 54 hex digits of SHA-256 of its UTF-8 (64 characters; [`lock_name`]). The same
+//! rule is used on MariaDB, which would accept longer names, so a key names the same lock on
+//! either server. This mapping never changes. Test vectors:
+//!
+//! | Key | Lock name |
+//! |---|---|
+//! | `jobs` | `jobs` |
+//! | `x` × 65 | `locksmith~9537c5fdf120482f7d58d25e9ed583f52c02b4e304ea814db1633a` |
+//! | `locksmith~jobs` | `locksmith~c11bdfe6a6e970213c643ffd237fb1b3f8510d14061a1b71946138` |
+//!
+//! **Case and Unicode forms.** locksmith neither case-folds nor normalises verbatim names: it
+//! passes them as given, and the server decides. MariaDB 10.11 compares lock names byte for
+//! byte (`Jobs` and `jobs`, or `café` in NFC and NFD, are different locks); MySQL may compare
+//! them case-insensitively. Normalise keys yourself if your callers may spell them
+//! differently. Hashed names are byte-exact on every server. Fencing counters are shared by
+//! names that differ only in case or trailing spaces (see below), so tokens increase across
+//! holders on either kind of server.
+//!
+//! ## On the server
+//! - Each held lock lives on a connection **pinned** to the lease until release; a crashed
+//!   holder's lock is freed when the server sees its connection close.
+//! - **Fencing tokens** come from the table `locksmith_fencing` in the URL's database,
+//!   created on first use with [`CREATE_COUNTER`]: one row per name (compared with
+//!   `utf8mb4_unicode_ci`, so case variants share a row), holding the last token, the
+//!   holder's owner label and connection id. A user that may not create it gets an error
+//!   giving the SQL to run once. The attempt is **one statement**: `INSERT … SELECT … WHERE
+//!   GET_LOCK(name, 0) = 1 ON DUPLICATE KEY UPDATE token = LAST_INSERT_ID(token + 1) …`
+//!   writes a row only when the lock was granted, and the token returns in the reply's
+//!   last-insert-id. After a blocking wait the same upsert follows the grant. InnoDB commits
+//!   each upsert before the lock is used, so tokens are unique and strictly increasing across
+//!   successive holders of a name. Rows are never deleted. With `binlog_format=STATEMENT`
+//!   the server logs the attempt as unsafe for replication: use `MIXED` or `ROW`.
+//!
+//! ## Holder
+//! [`holder`](locksmith_core::Backend::holder) asks `IS_USED_LOCK` for the holder's
+//! connection and shows the owner label and token the grant recorded; a lock held by another
+//! client shows as `connection N`.
+//!
+//! ## Waiting, fairness and connections
+//! Local waiters on a key line up first come, first served, and only the first in line waits
+//! on the server, with one blocking `GET_LOCK` on a connection of its own (see
+//! `locksmith-sql`); a wait nobody in the process wants any more is ended with `KILL QUERY`.
+//! So 2,000 waiters on one key in one process cost two connections, not 2,000. The server
+//! grants a released name to its waiters in arrival order.
+//!
+//! ## Loss
+//! The lease pings its connection every `health_check`; a failed or unanswered ping (the
+//! connection was `KILL`ed, the server restarted, the link went silent) closes it and
+//! resolves [`Guard::lost`](locksmith_core::Guard::lost).
+//!
+//! ## Limits
+//! - Proxies that multiplex sessions (ProxySQL with multiplexing, some cloud proxies) break
+//!   named locks, which belong to one server session.
+//! - In a Galera / group-replication cluster, `GET_LOCK` is local to one node.
+//! - No TLS in this build (see URL).
+
+mod driver;
+mod name;
+mod url;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use async_trait::async_trait;
+use locksmith_core::{AcquireRequest, Backend, Capabilities, Grant, HolderInfo, LockKey, Result};
+use locksmith_sql::{ConnectionStats, SqlBackend};
+
+pub use driver::{CREATE_COUNTER, MySqlDriver};
+pub use name::{HASH_PREFIX, MAX_VERBATIM_CHARS, lock_name};
+
+/// The documented name test vectors (key, `GET_LOCK` name).
+pub const TEST_VECTORS: &[(&str, &str)] = &[
+    ("jobs", "jobs"),
+    (
+        "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+        "locksmith~9537c5fdf120482f7d58d25e9ed583f52c02b4e304ea814db1633a",
+    ),
+    (
+        "locksmith~jobs",
+        "locksmith~c11bdfe6a6e970213c643ffd237fb1b3f8510d14061a1b71946138",
+    ),
+];
+
+/// The `mysql://` backend. See the [crate docs](crate).
+#[derive(Debug)]
+pub struct MySqlBackend {
+    inner: SqlBackend<MySqlDriver>,
+}
+
+impl MySqlBackend {
+    /// A backend for `url`. No connection is opened until the first request.
+    ///
+    /// # Errors
+    /// [`locksmith_core::Error::InvalidUrl`] for a URL mysql_async or locksmith cannot use.
+    pub fn from_url(url: &str) -> Result<Self> {
+        let p = url::parse(url)?;
+        let driver = MySqlDriver {
+            opts: p.opts,
+            masked: p.masked,
+        };
+        Ok(Self {
+            inner: SqlBackend::new(driver, p.settings),
+        })
+    }
+
+    /// A backend for `url` with one connection opened and the fencing counter set up, so
+    /// that a server that is down, bad credentials or a role that may not create the counter
+    /// are reported now.
+    ///
+    /// # Errors
+    /// As [`MySqlBackend::from_url`], and [`locksmith_core::Error::Backend`] when the server cannot
+    /// be reached or the counter cannot be set up.
+    ///
+    /// # Cancel safety
+    /// Cancel-safe: a dropped call leaves at most a closed connection.
+    pub async fn connect(url: &str) -> Result<Self> {
+        let b = Self::from_url(url)?;
+        b.inner.warm_up().await?;
+        Ok(b)
+    }
+
+    /// How many connections this backend has opened, has open now, and had open at most.
+    pub fn connection_stats(&self) -> ConnectionStats {
+        self.inner.connection_stats()
+    }
+}
+
+/// What this backend can do: session-bound, fair, with holder info, cross-process.
+pub fn capabilities() -> Capabilities {
+    locksmith_sql::capabilities()
+}
+
+#[async_trait]
+impl Backend for MySqlBackend {
+    fn scheme(&self) -> &'static str {
+        self.inner.scheme()
+    }
+    fn display_url(&self) -> String {
+        self.inner.display_url()
+    }
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
+    }
+    fn check_key(&self, key: &LockKey) -> Result<()> {
+        self.inner.check_key(key)
+    }
+    /// One `GET_LOCK(name, 0)` and, when granted, the next token, in one statement.
+    ///
+    /// # Errors
+    /// When the server cannot be reached, or the fencing table is missing and cannot be
+    /// created (the message gives the SQL).
+    ///
+    /// # Cancel safety
+    /// Cancel-safe: a dropped attempt closes its connection, which releases the lock.
+    async fn try_acquire(&self, key: &LockKey, req: &AcquireRequest) -> Result<Option<Grant>> {
+        self.inner.try_acquire(key, req).await
+    }
+    /// Waits in this process's line for the key, then in the server's `GET_LOCK` queue.
+    ///
+    /// # Errors
+    /// As [`MySqlBackend::try_acquire`].
+    ///
+    /// # Cancel safety
+    /// Cancel-safe: the server-side wait passes to the next local waiter, or is killed
+    /// (`KILL QUERY`).
+    async fn acquire(
+        &self,
+        key: &LockKey,
+        req: &AcquireRequest,
+        deadline: Option<Instant>,
+    ) -> Result<Option<Grant>> {
+        self.inner.acquire(key, req, deadline).await
+    }
+    /// `IS_USED_LOCK`, with the owner label and token a locksmith holder recorded.
+    ///
+    /// # Errors
+    /// When the server cannot be reached.
+    ///
+    /// # Cancel safety
+    /// Cancel-safe; it only reads.
+    async fn holder(&self, key: &LockKey) -> Result<Option<HolderInfo>> {
+        self.inner.holder(key).await
+    }
+}
+
+/// A backend as an `Arc<dyn Backend>`.
+///
+/// # Errors
+/// As [`MySqlBackend::from_url`].
+pub fn open(url: &str) -> Result<Arc<dyn Backend>> {
+    Ok(Arc::new(MySqlBackend::from_url(url)?))
+}

@@ -1,0 +1,124 @@
+//! `mysql://` URLs: locksmith's own query parameters are taken out, the rest goes to
+//! mysql_async.
+
+use locksmith_core::{Error, Result, mask_url};
+use locksmith_sql::Settings;
+
+/// A parsed URL: the driver's options and the engine's settings.
+#[derive(Debug)]
+pub(crate) struct Parsed {
+    pub(crate) opts: mysql_async::Opts,
+    pub(crate) settings: Settings,
+    pub(crate) masked: String,
+}
+
+pub(crate) fn parse(url: &str) -> Result<Parsed> {
+    parse_with_env(url, |name| std::env::var(name).ok())
+}
+
+pub(crate) fn parse_with_env(url: &str, env: impl Fn(&str) -> Option<String>) -> Result<Parsed> {
+    let masked = mask_url(url);
+    let bad = |reason: String| Error::InvalidUrl {
+        url: masked.clone(),
+        reason,
+    };
+    let mut parsed = url::Url::parse(url).map_err(|e| {
+        bad(format!(
+            "{e}; expected mysql://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?OPTIONS]"
+        ))
+    })?;
+    if !matches!(parsed.scheme(), "mysql" | "mariadb") {
+        return Err(bad("the scheme must be mysql:// or mariadb://".into()));
+    }
+    if parsed.path().trim_matches('/').is_empty() {
+        return Err(bad(
+            "name a database (mysql://USER@HOST/DATABASE): the fencing counter table lives there"
+                .into(),
+        ));
+    }
+    let mut settings = Settings::default();
+    let mut rest = Vec::new();
+    for (name, value) in parsed.query_pairs() {
+        if !settings.apply(&masked, &name, &value)? {
+            rest.push((name.into_owned(), value.into_owned()));
+        }
+    }
+    if rest.is_empty() {
+        parsed.set_query(None);
+    } else {
+        parsed.query_pairs_mut().clear().extend_pairs(&rest);
+    }
+    // mysql_async knows only the mysql:// scheme.
+    let for_driver = format!("mysql{}", &parsed.as_str()[parsed.scheme().len()..]);
+    let opts = mysql_async::Opts::from_url(&for_driver).map_err(|e| {
+        bad(format!(
+            "{e} (see the locksmith-mysql docs for the options)"
+        ))
+    })?;
+    let mut builder = mysql_async::OptsBuilder::from_opts(opts.clone());
+    if opts.pass().is_none()
+        && let Some(pw) = env("MYSQL_PWD")
+    {
+        builder = builder.pass(Some(pw));
+    }
+    if opts.user().is_none() {
+        builder = builder.user(env("USER").or(Some("root".to_owned())));
+    }
+    Ok(Parsed {
+        opts: builder.into(),
+        settings,
+        masked,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn splits_options_and_masks() {
+        let p = parse_with_env(
+            "mariadb://app:s3cret@db.example:3307/locks?health_check=500ms&prefer_socket=false",
+            no_env,
+        )
+        .unwrap();
+        assert_eq!(
+            p.masked,
+            "mariadb://app:***@db.example:3307/locks?health_check=500ms&prefer_socket=false"
+        );
+        assert_eq!(p.settings.health_check, Duration::from_millis(500));
+        assert_eq!(p.opts.user(), Some("app"));
+        assert_eq!(p.opts.pass(), Some("s3cret"));
+        assert_eq!(p.opts.db_name(), Some("locks"));
+        assert_eq!(p.opts.tcp_port(), 3307);
+        assert!(!p.opts.prefer_socket());
+    }
+
+    #[test]
+    fn password_from_the_environment() {
+        let env = |n: &str| (n == "MYSQL_PWD").then(|| "fromenv".to_owned());
+        let p = parse_with_env("mysql://app@h/d", env).unwrap();
+        assert_eq!(p.opts.pass(), Some("fromenv"));
+        let p = parse_with_env("mysql://app:inurl@h/d", env).unwrap();
+        assert_eq!(p.opts.pass(), Some("inurl"), "the URL wins");
+    }
+
+    #[test]
+    fn bad_urls_are_clear_and_never_show_the_password() {
+        for (url, says) in [
+            ("mysql://u:hunter2@h/d?health_check=often", "health_check"),
+            ("mysql://u:hunter2@h/d?bogus=1", "bogus"),
+            ("mysql://u:hunter2@h", "name a database"),
+            ("postgres://u:hunter2@h/d", "scheme"),
+        ] {
+            let err = parse_with_env(url, no_env).unwrap_err().to_string();
+            assert!(err.contains(says) && !err.contains("hunter2"), "{err}");
+        }
+    }
+}

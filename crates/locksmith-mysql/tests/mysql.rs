@@ -1,0 +1,281 @@
+//! MySQL/MariaDB-specific behaviour on a private MariaDB: loss when the server kills the
+//! holder's connection, interoperation with the mariadb client, keys that look like SQL, long
+//! and case/normalisation-variant names, a crowd of waiters on few connections, a silent
+//! server, and a user who may not create the counter table.
+
+use std::io::Write;
+use std::process::{Output, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use locksmith_core::{Error, LockOptions, Locker, LossReason};
+use locksmith_mysql::{MySqlBackend, lock_name};
+use locksmith_testkit::servers::mariadb::{MariaDb, client_command, mariadb};
+
+const PATIENCE: Duration = Duration::from_secs(60);
+
+fn opts() -> LockOptions {
+    LockOptions::new().wait_for(PATIENCE)
+}
+
+fn locker(url: &str) -> Locker {
+    Locker::new(Arc::new(MySqlBackend::from_url(url).expect("url")))
+}
+
+fn sql(db: &MariaDb, q: &str) -> Output {
+    let out = client_command(db)
+        .args(["-e", q])
+        .output()
+        .expect("mariadb");
+    assert!(
+        out.status.success(),
+        "{q}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn text(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).trim().to_owned()
+}
+
+fn with_params(url: &str, extra: &str) -> String {
+    format!("{url}&{extra}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_connection_is_lost_and_next_waiter_gets_it() {
+    let db = mariadb();
+    let a = locker(&with_params(&db.url, "health_check=100ms"));
+    let b = locker(&db.url);
+    let key = "kill-me";
+    let held = a.acquire(key, &opts().owner("doomed")).await.unwrap();
+    let token = held.fencing_token();
+    let waiter = tokio::spawn({
+        let b = b.clone();
+        async move { b.acquire(key, &opts()).await.unwrap() }
+    });
+    let holder_id = text(&sql(db, "SELECT IS_USED_LOCK('kill-me')"));
+    // Wait until the waiter blocks on the server, then kill the holder's connection.
+    let start = Instant::now();
+    while text(&sql(
+        db,
+        "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE STATE = 'User lock'",
+    )) != "1"
+    {
+        assert!(
+            start.elapsed() < PATIENCE,
+            "the waiter never blocked on the server"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    sql(db, &format!("KILL {holder_id}"));
+    let reason = tokio::time::timeout(PATIENCE, held.lost())
+        .await
+        .expect("lost() resolves after KILL");
+    assert!(matches!(reason, LossReason::SessionEnded(_)), "{reason:?}");
+    let next = tokio::time::timeout(PATIENCE, waiter)
+        .await
+        .expect("the waiter gets the lock")
+        .unwrap();
+    assert!(next.fencing_token() > token);
+    assert!(next.release().await.unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_client_and_locksmith_exclude_each_other() {
+    let db = mariadb();
+    let l = locker(&db.url);
+    let g = l.acquire("jobs", &opts()).await.unwrap();
+    assert_eq!(text(&sql(db, "SELECT GET_LOCK('jobs', 0)")), "0");
+    assert!(g.release().await.unwrap());
+
+    // The client holds `jobs` in a session that stays open until its standard input closes.
+    let mut client = client_command(db)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("mariadb client");
+    let mut stdin = client.stdin.take().unwrap();
+    stdin.write_all(b"SELECT GET_LOCK('jobs', 10);\n").unwrap();
+    stdin.flush().unwrap();
+    let start = Instant::now();
+    while text(&sql(db, "SELECT IS_USED_LOCK('jobs') IS NOT NULL")) != "1" {
+        assert!(start.elapsed() < PATIENCE, "the client never took the lock");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(l.try_acquire("jobs", &opts()).await.unwrap().is_none());
+    let info = l.holder("jobs").await.unwrap().expect("held");
+    assert!(info.owner.starts_with("connection "), "{info:?}");
+    let waiting = tokio::spawn({
+        let l = l.clone();
+        async move { l.acquire("jobs", &opts()).await.unwrap() }
+    });
+    drop(stdin);
+    assert!(client.wait().unwrap().success());
+    let g = tokio::time::timeout(PATIENCE, waiting)
+        .await
+        .expect("granted when the client's session ends")
+        .unwrap();
+    assert!(g.release().await.unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sql_metacharacters_in_keys_are_data() {
+    let db = mariadb();
+    sql(db, "CREATE TABLE IF NOT EXISTS locksmith.x (v INT)");
+    let (a, b) = (locker(&db.url), locker(&db.url));
+    let keys = [
+        "'; DROP TABLE x; --",
+        "\"quoted\" 'single' `back`",
+        "back\\slash\\\\ and \\0",
+        "100% _like_ %s ? ?? @v",
+        "x'); SELECT RELEASE_ALL_LOCKS(); --",
+    ];
+    for key in keys {
+        let g = a
+            .acquire(key, &opts())
+            .await
+            .unwrap_or_else(|e| panic!("{key:?}: {e}"));
+        assert!(
+            b.try_acquire(key, &opts()).await.unwrap().is_none(),
+            "{key:?}"
+        );
+        assert!(b.holder(key).await.unwrap().is_some(), "{key:?}");
+        assert!(g.release().await.unwrap(), "{key:?}");
+    }
+    let err = a.acquire("nul\0byte", &opts()).await.unwrap_err();
+    assert!(matches!(err, Error::InvalidKey { .. }), "{err}");
+    assert_eq!(
+        text(&sql(
+            db,
+            "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'locksmith' AND TABLE_NAME = 'x'"
+        )),
+        "1",
+        "table x survives"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_are_verbatim_up_to_64_characters_then_hashed() {
+    let db = mariadb();
+    let l = locker(&db.url);
+    let k64 = "é".repeat(64);
+    let g = l.acquire(k64.as_str(), &opts()).await.unwrap();
+    let q = format!("SELECT IS_USED_LOCK('{k64}') IS NOT NULL");
+    assert_eq!(text(&sql(db, &q)), "1", "64 characters are used verbatim");
+    assert!(g.release().await.unwrap());
+    let k65 = "é".repeat(65);
+    let g = l.acquire(k65.as_str(), &opts()).await.unwrap();
+    let q = format!("SELECT IS_USED_LOCK('{}') IS NOT NULL", lock_name(&k65));
+    assert_eq!(text(&sql(db, &q)), "1", "longer keys use the hashed name");
+    assert!(g.release().await.unwrap());
+
+    // Verbatim names: case and Unicode form are the server's business. MariaDB compares lock
+    // names byte for byte, so these are different locks there.
+    let (upper, lower) = ("Case-Key", "case-key");
+    let (nfc, nfd) = ("caf\u{e9}", "cafe\u{301}");
+    let g1 = l.acquire(upper, &opts()).await.unwrap();
+    let g2 = l.acquire(nfc, &opts()).await.unwrap();
+    let other = locker(&db.url);
+    let g3 = other
+        .try_acquire(lower, &opts())
+        .await
+        .unwrap()
+        .expect("case differs");
+    let g4 = other
+        .try_acquire(nfd, &opts())
+        .await
+        .unwrap()
+        .expect("NFD differs from NFC");
+    // They share fencing counters (the counter table compares names case-insensitively), so
+    // tokens still increase across holders of each.
+    assert!(g3.fencing_token() > g1.fencing_token());
+    for g in [g1, g2, g3, g4] {
+        assert!(g.release().await.unwrap());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_thousand_waiters_use_few_connections() {
+    let db = mariadb();
+    let backend = Arc::new(MySqlBackend::from_url(&db.url).unwrap());
+    let l = Locker::new(backend.clone());
+    let other = locker(&db.url);
+    let key = "crowd-2000";
+    let gate = other.acquire(key, &opts()).await.unwrap();
+    let inside = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for i in 0..2000 {
+        let (l, inside) = (l.clone(), inside.clone());
+        tasks.push(tokio::spawn(async move {
+            let g = l
+                .acquire(key, &LockOptions::new().wait_for(Duration::from_secs(240)))
+                .await
+                .unwrap_or_else(|e| panic!("waiter {i}: {e}"));
+            assert!(!inside.swap(true, Ordering::SeqCst), "two holders at once");
+            inside.store(false, Ordering::SeqCst);
+            assert!(g.release().await.unwrap());
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(gate.release().await.unwrap());
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let stats = backend.connection_stats();
+    assert!(
+        stats.peak <= 4,
+        "2,000 waiters must not open a connection each: {stats:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unanswering_server_fails_within_connect_timeout() {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let url =
+        format!("mysql://app:hunter2@127.0.0.1:{port}/db?connect_timeout=1s&prefer_socket=false");
+    let l = locker(&url);
+    let start = Instant::now();
+    let err = l.try_acquire("k", &opts()).await.unwrap_err();
+    assert!(
+        start.elapsed() < Duration::from_secs(20),
+        "bounded by connect_timeout"
+    );
+    let msg = err.to_string();
+    assert!(msg.contains("connect") && msg.contains("app:***@"), "{msg}");
+    assert!(!msg.contains("hunter2"), "{msg}");
+    drop(silent);
+    let err = l.try_acquire("k", &opts()).await.unwrap_err();
+    assert!(err.to_string().contains("cannot connect"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_without_create_gets_the_sql_to_run() {
+    let db = mariadb();
+    sql(
+        db,
+        "CREATE DATABASE IF NOT EXISTS nocreate; CREATE USER IF NOT EXISTS 'limited'@'%'; \
+         GRANT SELECT, INSERT, UPDATE ON nocreate.* TO 'limited'@'%'",
+    );
+    let url = format!(
+        "mysql://limited@127.0.0.1:{}/nocreate?prefer_socket=false",
+        db.port
+    );
+    let err = locker(&url).try_acquire("k", &opts()).await.unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("may not create")
+            && msg.contains("CREATE TABLE IF NOT EXISTS locksmith_fencing"),
+        "{msg}"
+    );
+    sql(
+        db,
+        &format!("USE nocreate; {}", locksmith_mysql::CREATE_COUNTER),
+    );
+    let g = locker(&url).acquire("k", &opts()).await.unwrap();
+    assert!(g.fencing_token().get() >= 1);
+    assert!(g.release().await.unwrap());
+}

@@ -1,0 +1,1 @@
+CREATE SEQUENCE IF NOT EXISTS locksmith_fencing_token AS bigint MINVALUE 1 NO CYCLE

@@ -1,0 +1,246 @@
+//! # locksmith-postgres
+//!
+//! The `postgres://` backend of [locksmith](https://example.invalid/locksmith): PostgreSQL
+//! **session-level advisory locks** (`pg_try_advisory_lock`, `pg_advisory_lock`,
+//! `pg_advisory_unlock`), with fencing tokens from a sequence.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use locksmith_core::{Locker, LockOptions};
+//! use locksmith_postgres::PgBackend;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> locksmith_core::Result<()> {
+//! let backend = PgBackend::from_url("postgres://app@db.example/app?connect_timeout=5s")?;
+//! let locker = Locker::new(Arc::new(backend));
+//! let guard = locker.acquire("jobs/nightly", &LockOptions::new()).await?;
+//! println!("fencing token {}", guard.fencing_token());
+//! guard.release().await?;
+//!
+//! // A numeric advisory id, shared with `SELECT pg_advisory_lock(12345)` in psql:
+//! let guard = locker.acquire("#12345", &LockOptions::new()).await?;
+//! # drop(guard);
+//! # Ok(()) }
+//! ```
+//!
+//! ## URL
+//! `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?OPTIONS]` (or `postgresql://`), as
+//! tokio-postgres reads it, plus locksmith's own options:
+//!
+//! | Option | Default | Meaning |
+//! |---|---|---|
+//! | `connect_timeout` | `10s` | bound on opening a connection; a server that is down fails within it |
+//! | `statement_timeout` | `30s` | client-side bound on every statement but the blocking wait; the connection is closed when it passes |
+//! | `health_check` | `2s` | how often a held lock's connection is pinged |
+//! | `pool_idle` | `8` | idle connections kept for reuse |
+//!
+//! Durations are `500ms`, `5s`, … or whole seconds. Without a password in the URL,
+//! `PGPASSWORD` is used; without a user, `PGUSER`, then `USER`. `sslmode=disable` and
+//! `prefer` (which falls back to plain TCP) work; this build has **no TLS**, so
+//! `sslmode=require` is refused with a clear error rather than silently sending plain text.
+//! Other tokio-postgres options (`host=/run/postgresql` for a socket folder, `options`, …)
+//! pass through; `application_name` is overwritten per lock (see [Holder](#holder)).
+//!
+//! ## Key mapping
+//! Advisory locks are named by a `bigint` per database. A key maps onto one as follows, and
+//! this mapping **never changes**:
+//!
+//! - `#` followed by a canonical decimal `i64` (no leading zeros, no `+`, `-0` refused) is that
+//!   number: key `#12345` is the lock `SELECT pg_advisory_lock(12345)` takes in psql.
+//!   [`numeric_key`] writes such a key. `#` followed by digits that are not canonical or out
+//!   of range is an error (so `#007` is never silently hashed); `#` followed by anything
+//!   else is an ordinary key.
+//! - Any other key: the first 8 bytes of SHA-256 of its UTF-8, as a big-endian
+//!   two's-complement `i64` ([`hash_key`]). Keys are compared byte for byte: no case folding
+//!   or Unicode normalisation. Test vectors:
+//!
+//! | Key | Advisory id |
+//! |---|---|
+//! | `jobs` | `6744729554477740858` |
+//! | `jobs/nightly` | `-7836533424575595787` |
+//! | `invoice-42` | `4337049738231944310` |
+//! | `Grüße` | `-559005354142841542` |
+//! | `'; DROP TABLE x; --` | `-6258662080507931147` |
+//!
+//! From psql, `SELECT pg_advisory_lock(('x' || left(encode(sha256(convert_to('jobs', 'UTF8')),
+//! 'hex'), 16))::bit(64)::bigint)` takes the same lock as locksmith on key `jobs`. Two keys
+//! collide with probability about 2⁻⁶⁴ per pair; a hashed key and a numeric id can collide
+//! too. Only the one-`bigint` form is used: the two-`int4` form `pg_advisory_lock(a, b)` is a
+//! different lock space. Keys travel only as bound parameters, never inside SQL text.
+//!
+//! ## On the server
+//! - Each held lock is a session-level advisory lock on a connection **pinned** to the lease
+//!   until release; a crashed holder's lock is freed when the server sees its connection
+//!   close. Locks are per database: use the same database everywhere.
+//! - **Fencing tokens** come from the sequence `locksmith_fencing_token` (in the first schema
+//!   of the `search_path`), created on first use with [`CREATE_COUNTER`]. A role that may not
+//!   create it gets an error giving the SQL to run once as an administrator. The token is
+//!   taken in the same statement as the attempt (`CASE WHEN pg_try_advisory_lock(…) THEN
+//!   nextval(…) END`), or right after the blocking wait in the same statement. Sequences
+//!   never go back, also across crashes (they may skip values), and are shared by all keys,
+//!   so tokens are unique and strictly increasing across successive holders of each key.
+//!   Dropping or resetting the sequence breaks that promise.
+//! - Every connection sets `client_connection_check_interval = 1000` (PostgreSQL 14+) so that
+//!   a waiter that vanished is noticed even while blocked.
+//!
+//! ## Holder
+//! A lock's connection sets its `application_name` to the owner label, so
+//! [`holder`](locksmith_core::Backend::holder) (from `pg_locks` joined with
+//! `pg_stat_activity`) names it; a lock held from psql shows as `psql`, one without a name as
+//! `backend pid N`. PostgreSQL cuts `application_name` to 63 bytes and shows non-ASCII
+//! characters as `?`; roles without `pg_read_all_stats` may not see other users' names.
+//! No token is shown. A waiter that takes over a server-side wait from a local waiter that
+//! gave up shows that waiter's label until its next lock.
+//!
+//! ## Waiting, fairness and connections
+//! Local waiters on a key line up first come, first served, and only the first in line waits
+//! on the server with one blocking `pg_advisory_lock` on a connection of its own (see
+//! `locksmith-sql`); PostgreSQL grants a released lock to its waiters in arrival order. So
+//! 2,000 waiters on one key in one process cost two connections (holder and one waiter),
+//! not 2,000, and waiters are served FIFO. Hand-over on release takes one round trip.
+//!
+//! ## Loss
+//! The lease watches its connection: the driver reports a closed connection at once
+//! (`pg_terminate_backend`, server shutdown), and a ping every `health_check` catches a link
+//! that went silent; either resolves [`Guard::lost`](locksmith_core::Guard::lost), after
+//! closing the connection so that the server surely releases the lock.
+//!
+//! ## Limits
+//! - **Transaction-pooling proxies break session locks.** Behind PgBouncer in transaction
+//!   (or statement) pooling mode, consecutive statements of one client run on different
+//!   server sessions: the unlock may go to a session that does not hold the lock, and a lock
+//!   may outlive its client. Connect to PostgreSQL directly or through session pooling.
+//! - A hot standby refuses the fencing sequence's `nextval`: use the primary.
+//! - No TLS in this build (see URL).
+
+mod driver;
+mod key;
+mod url;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use async_trait::async_trait;
+use locksmith_core::{AcquireRequest, Backend, Capabilities, Grant, HolderInfo, LockKey, Result};
+use locksmith_sql::{ConnectionStats, SqlBackend};
+
+pub use driver::{CREATE_COUNTER, PgDriver};
+pub use key::{NUMERIC_PREFIX, advisory_id, hash_key, numeric_key};
+
+/// The documented hash test vectors (key, advisory id).
+pub const TEST_VECTORS: &[(&str, i64)] = &[
+    ("jobs", 6744729554477740858),
+    ("jobs/nightly", -7836533424575595787),
+    ("invoice-42", 4337049738231944310),
+    ("Grüße", -559005354142841542),
+    ("'; DROP TABLE x; --", -6258662080507931147),
+];
+
+/// The `postgres://` backend. See the [crate docs](crate).
+#[derive(Debug)]
+pub struct PgBackend {
+    inner: SqlBackend<PgDriver>,
+}
+
+impl PgBackend {
+    /// A backend for `url`. No connection is opened until the first request.
+    ///
+    /// # Errors
+    /// [`locksmith_core::Error::InvalidUrl`] for a URL tokio-postgres or locksmith cannot use.
+    pub fn from_url(url: &str) -> Result<Self> {
+        let p = url::parse(url)?;
+        let driver = PgDriver {
+            config: p.config,
+            masked: p.masked,
+        };
+        Ok(Self {
+            inner: SqlBackend::new(driver, p.settings),
+        })
+    }
+
+    /// A backend for `url` with one connection opened and the fencing counter set up, so
+    /// that a server that is down, bad credentials or a role that may not create the counter
+    /// are reported now.
+    ///
+    /// # Errors
+    /// As [`PgBackend::from_url`], and [`locksmith_core::Error::Backend`] when the server cannot
+    /// be reached or the counter cannot be set up.
+    ///
+    /// # Cancel safety
+    /// Cancel-safe: a dropped call leaves at most a closed connection.
+    pub async fn connect(url: &str) -> Result<Self> {
+        let b = Self::from_url(url)?;
+        b.inner.warm_up().await?;
+        Ok(b)
+    }
+
+    /// How many connections this backend has opened, has open now, and had open at most.
+    pub fn connection_stats(&self) -> ConnectionStats {
+        self.inner.connection_stats()
+    }
+}
+
+/// What this backend can do: session-bound, fair, with holder info, cross-process.
+pub fn capabilities() -> Capabilities {
+    locksmith_sql::capabilities()
+}
+
+#[async_trait]
+impl Backend for PgBackend {
+    fn scheme(&self) -> &'static str {
+        self.inner.scheme()
+    }
+    fn display_url(&self) -> String {
+        self.inner.display_url()
+    }
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
+    }
+    fn check_key(&self, key: &LockKey) -> Result<()> {
+        self.inner.check_key(key)
+    }
+    /// One attempt and, when granted, the next token, in one round trip.
+    ///
+    /// # Errors
+    /// When the server cannot be reached, or the fencing counter is missing and cannot be
+    /// created (the message gives the SQL).
+    ///
+    /// # Cancel safety
+    /// Cancel-safe: a dropped attempt closes its connection, which releases the lock.
+    async fn try_acquire(&self, key: &LockKey, req: &AcquireRequest) -> Result<Option<Grant>> {
+        self.inner.try_acquire(key, req).await
+    }
+    /// Waits in this process's line for the key, then in the server's lock queue.
+    ///
+    /// # Errors
+    /// As [`PgBackend::try_acquire`].
+    ///
+    /// # Cancel safety
+    /// Cancel-safe: the server-side wait passes to the next local waiter, or is cancelled.
+    async fn acquire(
+        &self,
+        key: &LockKey,
+        req: &AcquireRequest,
+        deadline: Option<Instant>,
+    ) -> Result<Option<Grant>> {
+        self.inner.acquire(key, req, deadline).await
+    }
+    /// The holder's `application_name` (the owner label for locksmith holders).
+    ///
+    /// # Errors
+    /// When the server cannot be reached.
+    ///
+    /// # Cancel safety
+    /// Cancel-safe; it only reads.
+    async fn holder(&self, key: &LockKey) -> Result<Option<HolderInfo>> {
+        self.inner.holder(key).await
+    }
+}
+
+/// For the conformance test and benchmarks: a backend as an `Arc<dyn Backend>`.
+///
+/// # Errors
+/// As [`PgBackend::from_url`].
+pub fn open(url: &str) -> Result<Arc<dyn Backend>> {
+    Ok(Arc::new(PgBackend::from_url(url)?))
+}

@@ -1,0 +1,140 @@
+//! `postgres://` URLs: locksmith's own query parameters are taken out, the rest goes to
+//! tokio-postgres.
+
+use std::str::FromStr;
+
+use locksmith_core::{Error, Result, mask_url};
+use locksmith_sql::Settings;
+use tokio_postgres::config::SslMode;
+
+/// A parsed URL: the driver's configuration and the engine's settings.
+#[derive(Debug)]
+pub(crate) struct Parsed {
+    pub(crate) config: tokio_postgres::Config,
+    pub(crate) settings: Settings,
+    pub(crate) masked: String,
+}
+
+pub(crate) fn parse(url: &str) -> Result<Parsed> {
+    parse_with_env(url, |name| std::env::var(name).ok())
+}
+
+pub(crate) fn parse_with_env(url: &str, env: impl Fn(&str) -> Option<String>) -> Result<Parsed> {
+    let masked = mask_url(url);
+    let bad = |reason: String| Error::InvalidUrl {
+        url: masked.clone(),
+        reason,
+    };
+    let mut parsed = url::Url::parse(url).map_err(|e| {
+        bad(format!(
+            "{e}; expected postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?OPTIONS]"
+        ))
+    })?;
+    if !matches!(parsed.scheme(), "postgres" | "postgresql") {
+        return Err(bad("the scheme must be postgres:// or postgresql://".into()));
+    }
+    let mut settings = Settings::default();
+    let mut rest = Vec::new();
+    for (name, value) in parsed.query_pairs() {
+        if !settings.apply(&masked, &name, &value)? {
+            rest.push((name.into_owned(), value.into_owned()));
+        }
+    }
+    if rest.is_empty() {
+        parsed.set_query(None);
+    } else {
+        parsed.query_pairs_mut().clear().extend_pairs(&rest);
+    }
+    let mut config = tokio_postgres::Config::from_str(parsed.as_str()).map_err(|e| {
+        bad(format!(
+            "{e} (see the locksmith-postgres docs for the options)"
+        ))
+    })?;
+    if config.get_user().is_none() {
+        let user = env("PGUSER")
+            .or_else(|| env("USER"))
+            .unwrap_or_else(|| "postgres".to_owned());
+        config.user(user);
+    }
+    if config.get_password().is_none()
+        && let Some(pw) = env("PGPASSWORD")
+    {
+        config.password(pw);
+    }
+    if config.get_hosts().is_empty() {
+        config.host("localhost");
+    }
+    if config.get_ssl_mode() == SslMode::Require {
+        return Err(bad(
+            "sslmode=require needs TLS, which this build of locksmith-postgres does not \
+             include; use sslmode=disable or prefer (plain TCP), or a local socket"
+                .into(),
+        ));
+    }
+    config.connect_timeout(settings.connect_timeout);
+    Ok(Parsed {
+        config,
+        settings,
+        masked,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn splits_options_and_masks() {
+        let p = parse_with_env(
+            "postgres://app:s3cret@db.example:5433/locks?health_check=500ms&sslmode=disable&statement_timeout=5s",
+            no_env,
+        )
+        .unwrap();
+        assert_eq!(
+            p.masked,
+            "postgres://app:***@db.example:5433/locks?health_check=500ms&sslmode=disable&statement_timeout=5s"
+        );
+        assert_eq!(p.settings.health_check, Duration::from_millis(500));
+        assert_eq!(p.settings.statement_timeout, Duration::from_secs(5));
+        assert_eq!(p.config.get_user(), Some("app"));
+        assert_eq!(p.config.get_password(), Some(&b"s3cret"[..]));
+        assert_eq!(p.config.get_dbname(), Some("locks"));
+        assert_eq!(p.config.get_ssl_mode(), SslMode::Disable);
+    }
+
+    #[test]
+    fn password_and_user_from_the_environment() {
+        let env = |n: &str| match n {
+            "PGPASSWORD" => Some("fromenv".to_owned()),
+            "PGUSER" => Some("envuser".to_owned()),
+            _ => None,
+        };
+        let p = parse_with_env("postgres://db.example/locks", env).unwrap();
+        assert_eq!(p.config.get_password(), Some(&b"fromenv"[..]));
+        assert_eq!(p.config.get_user(), Some("envuser"));
+        let p = parse_with_env("postgres://u:inurl@h/d", env).unwrap();
+        assert_eq!(p.config.get_password(), Some(&b"inurl"[..]), "the URL wins");
+    }
+
+    #[test]
+    fn bad_urls_are_clear_and_never_show_the_password() {
+        for (url, says) in [
+            ("postgres://u:hunter2@h/d?sslmode=require", "TLS"),
+            (
+                "postgres://u:hunter2@h/d?health_check=often",
+                "health_check",
+            ),
+            ("postgres://u:hunter2@h/d?sslmode=sometimes", "sslmode"),
+            ("mysql://u:hunter2@h/d", "scheme"),
+        ] {
+            let err = parse_with_env(url, no_env).unwrap_err().to_string();
+            assert!(err.contains(says) && !err.contains("hunter2"), "{err}");
+        }
+    }
+}

@@ -1,0 +1,268 @@
+//! PostgreSQL-specific behaviour on a private cluster: loss when the server terminates the
+//! holder's session, interoperation with psql, keys that look like SQL, a crowd of waiters on
+//! few connections, a server that does not answer, and a role that may not create the counter.
+
+use std::process::Output;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use locksmith_core::{Error, LockOptions, Locker, LossReason};
+use locksmith_postgres::{PgBackend, hash_key};
+use locksmith_testkit::servers::postgres::{Postgres, postgres, psql_command};
+
+const PATIENCE: Duration = Duration::from_secs(60);
+
+fn opts() -> LockOptions {
+    LockOptions::new().wait_for(PATIENCE)
+}
+
+fn locker(url: &str) -> Locker {
+    Locker::new(Arc::new(PgBackend::from_url(url).expect("url")))
+}
+
+fn psql(pg: &Postgres, sql: &str) -> Output {
+    let out = psql_command(pg)
+        .args(["-A", "-t", "-c", sql])
+        .output()
+        .expect("psql");
+    assert!(
+        out.status.success(),
+        "psql {sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn text(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).trim().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn terminated_session_is_lost_and_next_waiter_gets_it() {
+    let pg = postgres();
+    let (a, b) = (locker(&pg.url), locker(&pg.url));
+    let key = "terminate-me";
+    let held = a
+        .acquire(key, &opts().owner("doomed-holder"))
+        .await
+        .unwrap();
+    let token = held.fencing_token();
+    let waiter = tokio::spawn({
+        let b = b.clone();
+        async move { b.acquire(key, &opts()).await.unwrap() }
+    });
+    // The waiter is queued on the server before the holder is terminated.
+    let id = hash_key(key);
+    let (classid, objid) = ((id as u64 >> 32) as u32, id as u64 as u32);
+    let waiting = format!(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = {classid} \
+         AND objid = {objid} AND objsubid = 1 AND NOT granted"
+    );
+    let start = Instant::now();
+    while text(&psql(pg, &waiting)) != "1" {
+        assert!(
+            start.elapsed() < PATIENCE,
+            "the waiter never queued on the server"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let out = psql(
+        pg,
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'doomed-holder'",
+    );
+    assert_eq!(text(&out), "t", "the holder's backend was terminated");
+    let reason = tokio::time::timeout(PATIENCE, held.lost())
+        .await
+        .expect("lost() resolves after pg_terminate_backend");
+    assert!(matches!(reason, LossReason::SessionEnded(_)), "{reason:?}");
+    assert!(!held.is_held());
+    let next = tokio::time::timeout(PATIENCE, waiter)
+        .await
+        .expect("the waiter gets the lock")
+        .unwrap();
+    assert!(next.fencing_token() > token);
+    assert!(next.release().await.unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn psql_and_locksmith_exclude_each_other() {
+    let pg = postgres();
+    let l = locker(&pg.url);
+    // locksmith holds numeric id 4242 and the hashed key `jobs`: psql cannot take them.
+    let g1 = l.acquire("#4242", &opts()).await.unwrap();
+    let g2 = l.acquire("jobs", &opts()).await.unwrap();
+    let sha =
+        "('x' || left(encode(sha256(convert_to('jobs', 'UTF8')), 'hex'), 16))::bit(64)::bigint";
+    let out = psql(
+        pg,
+        &format!("SELECT pg_try_advisory_lock(4242), pg_try_advisory_lock({sha}), {sha}"),
+    );
+    assert_eq!(text(&out), format!("f|f|{}", hash_key("jobs")));
+    assert!(g1.release().await.unwrap() && g2.release().await.unwrap());
+
+    // psql holds them, in a session that stays open until its standard input closes.
+    let mut holder = psql_command(pg)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("psql holder");
+    let mut stdin = holder.stdin.take().expect("stdin");
+    std::io::Write::write_all(
+        &mut stdin,
+        format!("SELECT pg_advisory_lock(4242), pg_advisory_lock({sha});\n").as_bytes(),
+    )
+    .unwrap();
+    std::io::Write::flush(&mut stdin).unwrap();
+    let start = Instant::now();
+    loop {
+        let busy = l.try_acquire("#4242", &opts()).await.unwrap();
+        if busy.is_none() {
+            break;
+        }
+        drop(busy);
+        assert!(start.elapsed() < PATIENCE, "psql never took the lock");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Both locks are taken by one statement, so both are held now.
+    assert!(l.try_acquire("jobs", &opts()).await.unwrap().is_none());
+    let info = l.holder("#4242").await.unwrap().expect("held");
+    assert_eq!(
+        info.owner, "psql",
+        "a psql holder shows its application_name"
+    );
+    let waiting = tokio::spawn({
+        let l = l.clone();
+        async move { l.acquire("#4242", &opts()).await.unwrap() }
+    });
+    drop(stdin);
+    assert!(holder.wait().unwrap().success(), "psql ends its session");
+    let g = tokio::time::timeout(PATIENCE, waiting)
+        .await
+        .expect("granted once psql's session ends")
+        .unwrap();
+    assert!(g.release().await.unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sql_metacharacters_in_keys_are_data() {
+    let pg = postgres();
+    psql(pg, "CREATE TABLE IF NOT EXISTS x (v int)");
+    let (a, b) = (locker(&pg.url), locker(&pg.url));
+    let keys = [
+        "'; DROP TABLE x; --",
+        "\"quoted\" 'single' `back`",
+        "back\\slash\\\\ and \\x00",
+        "100% _like_ %s %d $1 $$ ::bigint",
+        "#1; SELECT pg_advisory_unlock_all()",
+        "#",
+    ];
+    for key in keys {
+        let g = a
+            .acquire(key, &opts())
+            .await
+            .unwrap_or_else(|e| panic!("{key:?}: {e}"));
+        assert!(
+            b.try_acquire(key, &opts()).await.unwrap().is_none(),
+            "{key:?}"
+        );
+        assert!(b.holder(key).await.unwrap().is_some(), "{key:?}");
+        assert!(g.release().await.unwrap(), "{key:?}");
+    }
+    let err = a.acquire("nul\0byte", &opts()).await.unwrap_err();
+    assert!(matches!(err, Error::InvalidKey { .. }), "{err}");
+    assert_eq!(
+        text(&psql(pg, "SELECT to_regclass('x') IS NOT NULL")),
+        "t",
+        "table x survives"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_thousand_waiters_use_few_connections() {
+    let pg = postgres();
+    let backend = Arc::new(PgBackend::from_url(&pg.url).unwrap());
+    let l = Locker::new(backend.clone());
+    let other = locker(&pg.url);
+    let key = "crowd-2000";
+    let gate = other.acquire(key, &opts()).await.unwrap();
+    let inside = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for i in 0..2000 {
+        let (l, inside) = (l.clone(), inside.clone());
+        tasks.push(tokio::spawn(async move {
+            let g = l
+                .acquire(key, &LockOptions::new().wait_for(Duration::from_secs(240)))
+                .await
+                .unwrap_or_else(|e| panic!("waiter {i}: {e}"));
+            assert!(!inside.swap(true, Ordering::SeqCst), "two holders at once");
+            let t = g.fencing_token();
+            inside.store(false, Ordering::SeqCst);
+            assert!(g.release().await.unwrap());
+            t
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(gate.release().await.unwrap());
+    let mut tokens = Vec::new();
+    for t in tasks {
+        tokens.push(t.await.unwrap());
+    }
+    assert_eq!(tokens.len(), 2000);
+    let stats = backend.connection_stats();
+    // One waiting connection and one holding connection at a time, plus the idle pool.
+    assert!(
+        stats.peak <= 4,
+        "2,000 waiters must not open a connection each: {stats:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unanswering_server_fails_within_connect_timeout() {
+    // A listener that accepts TCP connections but never speaks PostgreSQL.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let url = format!("postgres://app:hunter2@127.0.0.1:{port}/db?connect_timeout=1s");
+    let l = locker(&url);
+    let start = Instant::now();
+    let err = l.try_acquire("k", &opts()).await.unwrap_err();
+    assert!(
+        start.elapsed() < Duration::from_secs(20),
+        "bounded by connect_timeout"
+    );
+    let msg = err.to_string();
+    assert!(msg.contains("connect") && msg.contains("app:***@"), "{msg}");
+    assert!(!msg.contains("hunter2"), "{msg}");
+    drop(silent);
+    // Nothing listening at all: refused at once, with the same clear message.
+    let err = l.try_acquire("k", &opts()).await.unwrap_err();
+    assert!(err.to_string().contains("cannot connect"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn role_without_create_gets_the_sql_to_run() {
+    let pg = postgres();
+    psql(pg, "CREATE ROLE limited LOGIN");
+    psql(pg, "CREATE DATABASE nocreate");
+    let url = format!("postgres://limited@127.0.0.1:{}/nocreate", pg.port);
+    let err = locker(&url).try_acquire("k", &opts()).await.unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("may not create")
+            && msg.contains("CREATE SEQUENCE IF NOT EXISTS locksmith_fencing_token"),
+        "{msg}"
+    );
+    // Once an administrator ran it, the role can lock.
+    let admin = psql_command(pg)
+        .args(["-d", "nocreate", "-c", "CREATE SEQUENCE locksmith_fencing_token; GRANT USAGE ON SEQUENCE locksmith_fencing_token TO limited"])
+        .output()
+        .unwrap();
+    assert!(
+        admin.status.success(),
+        "{}",
+        String::from_utf8_lossy(&admin.stderr)
+    );
+    let g = locker(&url).acquire("k", &opts()).await.unwrap();
+    assert!(g.fencing_token().get() >= 1);
+    assert!(g.release().await.unwrap());
+}

@@ -1,0 +1,177 @@
+//! Names on the server: the lock key, its fence counter and its release channel, and the value
+//! a holder stores in the lock key. Documented in the crate docs ("On-server layout").
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use locksmith_core::{FencingToken, HolderInfo, LockKey};
+
+/// Suffix of the fence counter's name.
+pub(crate) const FENCE_SUFFIX: &str = ":locksmith:fence";
+/// Suffix of the release channel's name.
+pub(crate) const CHANNEL_SUFFIX: &str = ":locksmith:released";
+/// The first field of every value locksmith writes into a lock key.
+pub(crate) const VALUE_TAG: &str = "ls1";
+
+/// The names one lock uses on the server.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Names {
+    /// The lock key itself: prefix + key.
+    pub(crate) lock: String,
+    /// The fence counter, in the lock key's Cluster hash slot where its name allows.
+    pub(crate) fence: String,
+    /// The pub/sub channel a release is announced on.
+    pub(crate) channel: String,
+}
+
+impl Names {
+    pub(crate) fn new(prefix: &str, key: &LockKey) -> Self {
+        let lock = format!("{prefix}{}", key.as_str());
+        Self {
+            fence: derived(&lock, FENCE_SUFFIX),
+            channel: derived(&lock, CHANNEL_SUFFIX),
+            lock,
+        }
+    }
+}
+
+/// The Redis Cluster hash tag of `key`: the text between the first `{` and the first `}` after
+/// it, when that text is not empty.
+pub(crate) fn hash_tag(key: &str) -> Option<&str> {
+    let open = key.find('{')?;
+    let rest = &key[open + 1..];
+    let close = rest.find('}')?;
+    (close > 0).then(|| &rest[..close])
+}
+
+/// A name for data that belongs to `lock`, hashed by Redis Cluster to the same slot:
+/// - `lock` has a hash tag: `lock + suffix` (the tag still comes first);
+/// - `lock` has no `}`: `{lock} + suffix` (the whole lock key becomes the tag);
+/// - otherwise (a `}` but no tag, e.g. `a}b`) no name can share the slot: `lock + suffix`.
+pub(crate) fn derived(lock: &str, suffix: &str) -> String {
+    if hash_tag(lock).is_none() && !lock.contains('}') {
+        format!("{{{lock}}}{suffix}")
+    } else {
+        format!("{lock}{suffix}")
+    }
+}
+
+/// A random secret of 128 bits, as 32 hex digits.
+pub(crate) fn secret() -> String {
+    format!("{:032x}", rand::random::<u128>())
+}
+
+/// What a holder writes: `ls1:<secret>:<token>:<since_unix_ms>:<owner>`. The acquire script
+/// puts the token in; the client gets `head` and `tail`.
+#[derive(Clone, Debug)]
+pub(crate) struct ValueParts {
+    pub(crate) head: String,
+    pub(crate) tail: String,
+}
+
+impl ValueParts {
+    pub(crate) fn new(owner: &str) -> Self {
+        let since = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or_default();
+        Self {
+            head: format!("{VALUE_TAG}:{}", secret()),
+            tail: format!("{since}:{owner}"),
+        }
+    }
+
+    /// The full value once the token is known.
+    #[cfg(test)]
+    pub(crate) fn with_token(&self, token: u64) -> String {
+        format!("{}:{token}:{}", self.head, self.tail)
+    }
+
+    /// What release and renew compare: `ls1:<secret>:`, the start of every value this grant
+    /// wrote (on Redlock, each node's value carries that node's token after it).
+    pub(crate) fn owner_prefix(&self) -> String {
+        format!("{}:", self.head)
+    }
+}
+
+/// The owner label shown for a key held by a client that is not locksmith (redis-py's `Lock`,
+/// redsync, a plain `SET key value NX PX`).
+pub const FOREIGN_OWNER: &str = "(not locksmith: a plain SET NX lock)";
+
+/// The owner prefix of a value written by locksmith (`ls1:<secret>:`), if it is one.
+pub(crate) fn owner_prefix_of(value: &[u8]) -> Option<&[u8]> {
+    let tag = VALUE_TAG.len();
+    if !value.starts_with(VALUE_TAG.as_bytes()) || value.get(tag) != Some(&b':') {
+        return None;
+    }
+    let end = value[tag + 1..].iter().position(|b| *b == b':')?;
+    Some(&value[..tag + 1 + end + 1])
+}
+
+/// Reads a lock key's value (and PTTL in ms, negative when none) as holder info.
+pub(crate) fn holder_from_value(value: &[u8], pttl_ms: i64) -> HolderInfo {
+    let mut info = parse_value(value).unwrap_or_else(|| HolderInfo::new(FOREIGN_OWNER));
+    if pttl_ms >= 0 {
+        info = info.lease_left(std::time::Duration::from_millis(pttl_ms as u64));
+    }
+    info
+}
+
+fn parse_value(value: &[u8]) -> Option<HolderInfo> {
+    let text = std::str::from_utf8(value).ok()?;
+    let mut parts = text.splitn(5, ':');
+    if parts.next()? != VALUE_TAG {
+        return None;
+    }
+    let _secret = parts.next()?;
+    let token: u64 = parts.next()?.parse().ok()?;
+    let since: u64 = parts.next()?.parse().ok()?;
+    let owner = parts.next()?;
+    Some(
+        HolderInfo::new(owner)
+            .token(FencingToken(token))
+            .since(UNIX_EPOCH + std::time::Duration::from_millis(since)),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(key: &str) -> Names {
+        Names::new("", &LockKey::new(key).unwrap())
+    }
+
+    #[test]
+    fn derived_names_share_the_hash_tag() {
+        let n = names("jobs/nightly");
+        assert_eq!(n.lock, "jobs/nightly");
+        assert_eq!(n.fence, "{jobs/nightly}:locksmith:fence");
+        assert_eq!(hash_tag(&n.fence), Some("jobs/nightly"));
+        let n = names("{user42}:cart");
+        assert_eq!(n.fence, "{user42}:cart:locksmith:fence");
+        assert_eq!(hash_tag(&n.fence), Some("user42"));
+        // `{}` is no tag: Cluster hashes the whole key, and so the whole key is the tag.
+        let n = names("a{}b");
+        assert_eq!(hash_tag(&n.lock), None);
+        assert_eq!(n.fence, "a{}b:locksmith:fence");
+        let n = names("a{b");
+        assert_eq!(hash_tag(&n.fence), Some("a{b"));
+        let n = Names::new("app:", &LockKey::new("k").unwrap());
+        assert_eq!(n.lock, "app:k");
+        assert_eq!(n.channel, "{app:k}:locksmith:released");
+    }
+
+    #[test]
+    fn values_round_trip_and_foreign_values_are_shown_as_such() {
+        let parts = ValueParts::new("host:1234 worker");
+        let v = parts.with_token(17);
+        let info = holder_from_value(v.as_bytes(), 900);
+        assert_eq!(info.owner, "host:1234 worker");
+        assert_eq!(info.token, Some(FencingToken(17)));
+        assert!(info.since.is_some());
+        assert_eq!(info.lease_left, Some(std::time::Duration::from_millis(900)));
+        let info = holder_from_value(b"3f2a-some-redis-py-token", -1);
+        assert_eq!(info.owner, FOREIGN_OWNER);
+        assert_eq!(info.lease_left, None);
+    }
+}

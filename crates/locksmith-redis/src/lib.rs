@@ -1,0 +1,184 @@
+//! # locksmith-redis
+//!
+//! The Redis backends of [locksmith](https://example.invalid/locksmith): `redis://` and
+//! `rediss://` (one Redis primary, TLS with `rediss`) and `redlock://` (the Redlock algorithm
+//! over several independent primaries). Both hand out a **fencing token** with every grant,
+//! wait by **pub/sub** rather than by polling, and tell a holder when its lock is **lost**.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use locksmith_core::{Locker, LockOptions, MemoryBackend};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> locksmith_core::Result<()> {
+//! // The API is the same on every backend; with a Redis server at hand this line would be
+//! // `Locker::new(Arc::new(locksmith_redis::RedisBackend::from_url("redis://127.0.0.1:6379")?))`.
+//! let locker = Locker::new(Arc::new(MemoryBackend::new()));
+//! let guard = locker.acquire("invoice-42", &LockOptions::new()).await?;
+//! let token = guard.fencing_token(); // hand it to the resource you protect
+//! assert!(guard.release().await?);
+//! # let _ = token;
+//! # Ok(()) }
+//! ```
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use locksmith_core::{Locker, LockOptions};
+//! use locksmith_redis::{RedisBackend, RedlockBackend};
+//!
+//! # async fn demo() -> locksmith_core::Result<()> {
+//! let redis = Locker::new(Arc::new(RedisBackend::from_url("redis://:pw@10.0.0.5:6379/0")?));
+//! let redlock = Locker::new(Arc::new(RedlockBackend::from_url(
+//!     "redlock://10.0.0.1:6379,10.0.0.2:6379,10.0.0.3:6379,10.0.0.4:6379,10.0.0.5:6379",
+//! )?));
+//! let guard = redis.acquire("jobs/nightly", &LockOptions::new()).await?;
+//! guard.release().await?;
+//! # let _ = redlock; Ok(()) }
+//! ```
+//!
+//! ## URLs
+//! - `redis://[[USER]:PASSWORD@]HOST[:PORT][/DB][?OPTIONS]`; `rediss://…` is the same over TLS
+//!   (rustls with the platform's root certificates; cargo feature `tls`, on by default).
+//!   `USER` is an ACL user (Redis 6+); without it the password is for `AUTH PASSWORD`.
+//!   `DB` is the database number (default 0). Percent-encode `@ : /` in passwords.
+//! - `redlock://[[USER]:PASSWORD@]HOST:PORT,HOST:PORT,…[/DB][?OPTIONS]`: at least 3 hosts
+//!   (5 is usual), each an independent primary (not replicas of one another), all with the same
+//!   credentials and database. TLS is not offered for `redlock://` yet.
+//!
+//! | Option | Default | Meaning |
+//! |---|---|---|
+//! | `connect_timeout` | 5s | how long a connect (TCP, TLS, AUTH, `INFO`) may take |
+//! | `command_timeout` | 2s | how long one request may wait for its answer |
+//! | `prefix` | none | prepended to every lock key (e.g. `prefix=myapp:`) |
+//! | `drift` | TTL × 1% + 2 ms | Redlock only: the clock-drift allowance |
+//! | `retry_delay` | 50ms | Redlock only: the largest random delay before a retry |
+//!
+//! Nothing connects until the first request; [`RedisBackend::connect`] connects at once. A
+//! server that is down, or a wrong password, is an error within `connect_timeout` naming the
+//! URL with its password masked, never a hang.
+//!
+//! ## On-server layout (`redis://`)
+//! For lock key `K` (after the prefix):
+//!
+//! | Name | Type | Holds |
+//! |---|---|---|
+//! | `K` | string, PX = TTL | `ls1:<secret>:<token>:<since_unix_ms>:<owner>` while held |
+//! | `{K}:locksmith:fence` | string | the last fencing token handed out for `K`; never expires |
+//! | `{K}:locksmith:released` | pub/sub channel | an empty message on every release |
+//!
+//! `<secret>` is 128 random bits per grant: release and renew act only if the value starts with
+//! `ls1:<secret>:` (compare-and-delete, compare-and-`PEXPIRE`; never a bare `DEL`). The fence
+//! counter and channel names share `K`'s Redis Cluster hash slot: when `K` has a hash tag
+//! (`{user42}:cart`) the suffix is appended to `K` and the tag stays first; otherwise `K` itself
+//! is wrapped as the tag (`{K}…`). The one exception is a key with a `}` but no hash tag (`a}b`,
+//! `x{}y`): no other name can share its slot, so `K` + suffix is used; such keys work on one
+//! primary but not with these scripts on Cluster. This crate connects to one primary; the
+//! names are chosen so that the scripts also run unchanged on Cluster.
+//!
+//! Three Lua scripts (in `src/lua/`, run by `EVALSHA`) do the work, each in one round trip:
+//! **acquire** (`EXISTS`, then `INCR` the counter and `SET K value PX ttl`; a busy key answers
+//! its `PTTL`), **release** (compare, `DEL`, `PUBLISH`), **renew** (compare, `PEXPIRE`).
+//! Keys travel as `KEYS`, values as `ARGV`: nothing is formatted into Lua.
+//!
+//! ## Key mapping
+//! The lock key is the locksmith key itself (UTF-8 bytes, up to 512), after the optional
+//! prefix. Spaces, Unicode, quotes and `{}` are fine: Redis keys are binary-safe.
+//!
+//! ## Interop with other SET NX clients
+//! The lock key is a plain string set with `SET K value NX PX ttl` semantics, so redis-py's
+//! `Lock`, redsync, node-redlock and a hand-written `SET NX PX` exclude locksmith on the same
+//! name, and locksmith excludes them. Such a lock shows in
+//! [`holder`](locksmith_core::Backend::holder) as [`FOREIGN_OWNER`]. Other clients publish no
+//! release message, so a locksmith waiter notices their release when the key's `PTTL` runs
+//! out (or, for a key without expiry, by a backoff growing from 10 ms to 1 s). Other clients'
+//! locks do not move the fence counter.
+//!
+//! ## Waiting and fairness
+//! A waiter subscribes to the key's channel, tries, and sleeps until a release message or the
+//! key's remaining `PTTL` (the holder may have crashed and sent nothing), then tries again.
+//! Each backend has **one** subscription connection shared by every key it waits for, and
+//! local waiters on a key line up first come, first served, with only the first in line
+//! waiting on the server. Between processes there is no queue on the server: whoever tries
+//! first after a release wins, so the backends are **not fair**
+//! ([`Capabilities::fair`](locksmith_core::Capabilities) is false). A fair mode (a server-side
+//! FIFO) is not implemented yet.
+//!
+//! ## Fencing tokens (`redis://`)
+//! The token is `INCR` of the key's fence counter, taken in the same script as the `SET`, so it
+//! is unique and strictly increasing across holders as long as the counter survives. A counter
+//! that is missing (never used, or lost: a restart without persistence, `FLUSHALL`, eviction)
+//! restarts at the server's clock in microseconds (`TIME`), above every earlier token since no
+//! key is granted more than once per microsecond; this assumes the server's wall clock does not
+//! step back across the loss. Tokens are therefore large numbers (about 1.7 × 10^15).
+//!
+//! ## Loss and restarts
+//! Renewal (by locksmith's shared keeper) is a compare-and-`PEXPIRE`; a refused renewal, or no
+//! confirmed renewal before the local deadline, resolves [`lost`](locksmith_core::Guard::lost).
+//! Every connection reads the server's `run_id` when it is made. When a connection is made
+//! again and the `run_id` changed, the server restarted and may have lost every key: each lease
+//! granted by the old process resolves `lost()` with
+//! [`LossReason::BackendReset`](locksmith_core::LossReason), and its renewals fail (fail
+//! closed) — also after a restart that kept its data, since locksmith cannot tell.
+//!
+//! ## Redlock
+//! `redlock://` follows the algorithm on redis.io: the same acquire script is sent to all N
+//! nodes at once, each request bounded by a per-node timeout (`min(command_timeout, TTL/10)`);
+//! the grant needs a quorum of N/2+1 nodes and is valid for `TTL − elapsed − drift`, counted from
+//! when the requests were sent (drift `TTL × 1% + 2 ms` unless `drift=` says otherwise). A
+//! failed attempt releases on every node and is retried after a release message or a random
+//! delay up to `retry_delay` (a split vote always waits the random delay). Release and renewal
+//! go to every node; renewal must be confirmed by a quorum within the validity window, or the
+//! holder's `lost()` resolves. A node whose `run_id` changed since the grant does not count
+//! towards the renewal quorum. If fewer than a quorum of nodes answer at all, acquire fails at
+//! once with an error saying how many answered.
+//!
+//! ### Fencing tokens on Redlock
+//! Each node keeps its own counter (the same script as `redis://`). A grant's token is the
+//! **maximum** of the counters returned by the granting quorum, and before `acquire` returns it
+//! is **written back** (`counter = max(counter, token)`) on a majority of nodes, each write
+//! conditioned on the grant still holding the key there (`lua/fence_writeback.lua`).
+//!
+//! *Argument.* Let grant A (token `a`) be followed by grant B. A's write-back reached a majority
+//! W_A while A held the key on those nodes; B's quorum Q_B is a majority, so some node x is in
+//! both. On x, B's `SET NX` succeeded only after A's key there was gone, so after A's
+//! write-back: B's `INCR` on x returns more than `a`, and B's token, a maximum that includes x,
+//! is greater than `a`. Tokens are thus strictly increasing (and so unique) across successive
+//! holders, under the same assumptions that give Redlock mutual exclusion (bounded clock drift,
+//! process pauses shorter than the validity).
+//!
+//! *What breaks.* The argument needs every node in W_A to still remember its counter when B
+//! asks. A node that restarts **empty** (no persistence, or `appendfsync everysec` losing the
+//! last second) forgets both A's key and its counter; if it is the only member of W_A ∩ Q_B, B
+//! can be granted while A still holds the lock, and B's token may not exceed `a` (the counter
+//! re-seeds from the clock, which usually, but not provably, keeps it ahead). As the Redlock
+//! description recommends: run the nodes with `appendonly yes` + `appendfsync always`, or keep
+//! a restarted node out of service for longer than the longest TTL.
+//!
+//! Cost: fencing adds the write-back round (a second fan-out returning at a majority) to
+//! every Redlock acquire.
+//!
+//! ## Limits
+//! - One primary per `redis://` URL: no Sentinel, no Cluster client, no replicas (a failover to
+//!   an asynchronously replicated replica can lose a held lock; use `redlock://` or a
+//!   consensus-backed backend where that matters).
+//! - The fence counter of every key ever locked stays on the server (one small string each).
+//! - `holder()` on Redlock shows the owner held on a quorum but not its token (each node's
+//!   value carries that node's own counter).
+//! - TLS for `redlock://`, and a fair (FIFO) mode, are not implemented yet.
+
+mod backend;
+mod conn;
+mod detached;
+mod error;
+mod fanout;
+mod layout;
+mod lease;
+mod redlock;
+mod scripts;
+mod url;
+mod waker;
+
+pub use backend::{RedisBackend, capabilities};
+pub use layout::FOREIGN_OWNER;
+pub use redlock::{RedlockBackend, redlock_capabilities};
+pub use url::{DEFAULT_COMMAND_TIMEOUT, DEFAULT_CONNECT_TIMEOUT};

@@ -1,0 +1,551 @@
+//! The `redlock://` backend: the Redlock algorithm over N independent Redis primaries, with
+//! fencing tokens (see the crate docs, "Redlock" and "Fencing tokens on Redlock").
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use locksmith_core::{
+    AcquireRequest, Backend, Capabilities, Error, Expiry, FencingToken, Grant, HolderInfo,
+    KeyedQueue, Lease, LeaseModel, LockKey, Result, mask_url,
+};
+
+use crate::conn::Node;
+use crate::fanout::{Answers, answered, count, errors, fan_out};
+use crate::layout::{Names, ValueParts, holder_from_value, owner_prefix_of};
+use crate::scripts::{ACQUIRE, FENCE_WRITEBACK, RELEASE, RENEW};
+use crate::url::UrlOptions;
+use crate::waker::{Registration, Waker};
+
+/// What `redlock://` can do: TTL leases, holder info, not fair.
+pub fn redlock_capabilities() -> Capabilities {
+    Capabilities::new(LeaseModel::Ttl).holder_info(true)
+}
+
+/// The `redlock://host:port,host:port,…` backend. Cheap to clone; clones share connections.
+#[derive(Clone, Debug)]
+pub struct RedlockBackend {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    nodes: Vec<Arc<Node>>,
+    url: String,
+    opts: UrlOptions,
+}
+
+#[derive(Debug)]
+struct Inner {
+    shared: Arc<Shared>,
+    wakers: Vec<Waker>,
+    queue: KeyedQueue<()>,
+}
+
+enum NodeGrant {
+    Granted(u64),
+    Busy(i64),
+}
+
+enum Attempt {
+    Granted(Grant),
+    /// Not granted; `split` when some nodes granted but not a majority (retry after a random
+    /// delay), and the smallest PTTL among the nodes that refused (-1 when unknown).
+    Busy {
+        pttl: i64,
+        split: bool,
+    },
+}
+
+impl Shared {
+    fn quorum(&self) -> usize {
+        self.nodes.len() / 2 + 1
+    }
+
+    /// The per-node timeout: much smaller than the TTL.
+    fn node_timeout(&self, ttl: Duration) -> Duration {
+        self.opts
+            .command_timeout
+            .min(ttl / 10)
+            .max(Duration::from_millis(2))
+    }
+
+    /// The clock-drift allowance: the URL's `drift=`, else TTL × 1% + 2 ms.
+    fn drift(&self, ttl: Duration) -> Duration {
+        self.opts
+            .drift
+            .unwrap_or_else(|| ttl / 100 + Duration::from_millis(2))
+    }
+
+    fn url_of(&self, i: usize) -> String {
+        self.nodes[i].url.clone()
+    }
+
+    fn no_quorum<T>(&self, key: &str, what: &str, answers: &Answers<T>) -> Error {
+        Error::backend(
+            &self.url,
+            Some(key),
+            format!(
+                "{what}: only {} of {} Redlock nodes answered, a quorum is {} ({})",
+                answered(answers),
+                self.nodes.len(),
+                self.quorum(),
+                errors(answers)
+            ),
+            None,
+        )
+    }
+
+    async fn acquire_on(
+        &self,
+        i: usize,
+        names: &Names,
+        parts: &ValueParts,
+        ttl_ms: u64,
+    ) -> Result<(NodeGrant, Arc<str>)> {
+        let node = &self.nodes[i];
+        let live = node.live().await?;
+        let mut conn = live.conn.clone();
+        let (granted, n): (i64, i64) = ACQUIRE
+            .key(&names.lock)
+            .key(&names.fence)
+            .arg(&parts.head)
+            .arg(ttl_ms)
+            .arg(&parts.tail)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|e| node.failed(&live, Some(&names.lock), e))?;
+        let out = if granted == 1 {
+            NodeGrant::Granted(n as u64)
+        } else {
+            NodeGrant::Busy(n)
+        };
+        Ok((out, live.run_id))
+    }
+
+    /// Runs an owner-checked script (release, renew, write-back) on node `i`: `Ok(true)` when
+    /// it acted.
+    async fn owner_script_on(
+        &self,
+        i: usize,
+        script: &redis::Script,
+        names: &Names,
+        prefix: &str,
+        arg: &str,
+        with_fence: bool,
+    ) -> Result<bool> {
+        let node = &self.nodes[i];
+        let live = node.live().await?;
+        let mut conn = live.conn.clone();
+        let mut inv = script.key(&names.lock);
+        if with_fence {
+            inv.key(&names.fence);
+        }
+        let done: i64 = inv
+            .arg(prefix)
+            .arg(arg)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|e| node.failed(&live, Some(&names.lock), e))?;
+        Ok(done == 1)
+    }
+
+    /// Releases on every node (waiting for all, each bounded): `Ok(true)` when a quorum
+    /// released it.
+    async fn release_all(&self, names: &Names, prefix: &str, timeout: Duration) -> Result<bool> {
+        let answers = fan_out(
+            self.nodes.len(),
+            timeout,
+            |i| self.url_of(i),
+            |i| self.owner_script_on(i, &RELEASE, names, prefix, &names.channel, false),
+            |_| false,
+        )
+        .await;
+        let released = count(&answers, |r| *r);
+        let refused = count(&answers, |r| !*r);
+        if released >= self.quorum() {
+            Ok(true)
+        } else if released + refused >= self.quorum() || refused > self.nodes.len() - self.quorum()
+        {
+            Ok(false)
+        } else {
+            Err(self.no_quorum(&names.lock, "release not confirmed", &answers))
+        }
+    }
+
+    async fn attempt_now(self: &Arc<Self>, names: &Names, req: &AcquireRequest) -> Result<Attempt> {
+        let n = self.nodes.len();
+        let quorum = self.quorum();
+        let ttl_ms = req.ttl.as_millis().max(1) as u64;
+        let ttl = Duration::from_millis(ttl_ms);
+        let timeout = self.node_timeout(ttl);
+        let parts = ValueParts::new(&req.owner);
+        let prefix = parts.owner_prefix();
+        let sent_at = Instant::now();
+        let answers = fan_out(
+            n,
+            timeout,
+            |i| self.url_of(i),
+            |i| self.acquire_on(i, names, &parts, ttl_ms),
+            // Stop early on a quorum, or when enough nodes answered "busy" that no quorum is
+            // possible; unreachable nodes are waited for (bounded), so that the error can say
+            // how many answered.
+            |a| {
+                let granted = count(a, |(g, _)| matches!(g, NodeGrant::Granted(_)));
+                let busy = count(a, |(g, _)| matches!(g, NodeGrant::Busy(_)));
+                granted >= quorum || busy > n - quorum
+            },
+        )
+        .await;
+        let granted = count(&answers, |(g, _)| matches!(g, NodeGrant::Granted(_)));
+        if granted < quorum {
+            // Undo wherever it was granted (or may still land), in the background.
+            if granted > 0 || answered(&answers) < n {
+                let (this, names, prefix) = (Arc::clone(self), names.clone(), prefix.clone());
+                tokio::spawn(async move {
+                    let _ = this.release_all(&names, &prefix, timeout).await;
+                });
+            }
+            if answered(&answers) < quorum {
+                return Err(self.no_quorum(&names.lock, "cannot acquire", &answers));
+            }
+            let pttl = answers
+                .iter()
+                .filter_map(|a| match a {
+                    Some(Ok((NodeGrant::Busy(p), _))) if *p >= 0 => Some(*p),
+                    _ => None,
+                })
+                .min()
+                .unwrap_or(-1);
+            return Ok(Attempt::Busy {
+                pttl,
+                split: granted > 0,
+            });
+        }
+        let token = answers
+            .iter()
+            .filter_map(|a| match a {
+                Some(Ok((NodeGrant::Granted(t), _))) => Some(*t),
+                _ => None,
+            })
+            .max()
+            .expect("a quorum granted");
+        let run_ids: Vec<Option<Arc<str>>> = answers
+            .iter()
+            .map(|a| match a {
+                Some(Ok((_, r))) => Some(Arc::clone(r)),
+                _ => None,
+            })
+            .collect();
+        // Raise the counters of a majority to the token before anyone may use it.
+        let token_arg = token.to_string();
+        let written = fan_out(
+            n,
+            timeout,
+            |i| self.url_of(i),
+            |i| self.owner_script_on(i, &FENCE_WRITEBACK, names, &prefix, &token_arg, true),
+            |a| count(a, |r| *r) >= quorum || count(a, |r| !*r) > n - quorum,
+        )
+        .await;
+        let drift = self.drift(ttl);
+        let elapsed = sent_at.elapsed();
+        let valid = count(&written, |r| *r) >= quorum && elapsed + drift < ttl;
+        if !valid {
+            let (this, names, prefix) = (Arc::clone(self), names.clone(), prefix.clone());
+            tokio::spawn(async move {
+                let _ = this.release_all(&names, &prefix, timeout).await;
+            });
+            return Ok(Attempt::Busy {
+                pttl: -1,
+                split: true,
+            });
+        }
+        let lease = RedlockLease {
+            shared: Arc::clone(self),
+            names: names.clone(),
+            owner_prefix: prefix,
+            ttl,
+            run_ids,
+        };
+        Ok(Attempt::Granted(Grant {
+            lease: Box::new(lease),
+            token: FencingToken(token),
+            expiry: Expiry::Ttl {
+                sent_at,
+                ttl: ttl - drift,
+            },
+        }))
+    }
+
+    /// One attempt that stays correct when the caller drops it (see `detached`).
+    async fn attempt(self: &Arc<Self>, names: &Names, req: &AcquireRequest) -> Result<Attempt> {
+        let (this, names, req) = (Arc::clone(self), names.clone(), req.clone());
+        crate::detached::run(
+            &self.url,
+            async move { this.attempt_now(&names, &req).await },
+            |a| match a {
+                Attempt::Granted(g) => Ok(g),
+                other => Err(other),
+            },
+            Attempt::Granted,
+        )
+        .await
+    }
+}
+
+impl RedlockBackend {
+    /// A backend for `redlock://[[user]:password@]host:port,host:port,…[/db][?options]`
+    /// (at least 3 hosts; 5 is usual). Nothing is connected yet.
+    ///
+    /// # Errors
+    /// [`Error::InvalidUrl`] naming what is wrong.
+    pub fn from_url(url: &str) -> Result<Self> {
+        let (targets, opts) = crate::url::parse_redlock(url)?;
+        let nodes = targets
+            .iter()
+            .map(|t| Node::new(t, mask_url(&t.url), &opts).map(Arc::new))
+            .collect::<Result<Vec<_>>>()?;
+        let wakers = nodes.iter().map(|n| Waker::new(Arc::clone(n))).collect();
+        Ok(Self {
+            inner: Arc::new(Inner {
+                shared: Arc::new(Shared {
+                    nodes,
+                    url: mask_url(url),
+                    opts,
+                }),
+                wakers,
+                queue: KeyedQueue::new(),
+            }),
+        })
+    }
+
+    /// The number of nodes and the quorum.
+    pub fn quorum(&self) -> (usize, usize) {
+        (self.inner.shared.nodes.len(), self.inner.shared.quorum())
+    }
+}
+
+fn random_delay(max: Duration) -> Duration {
+    let ms = max.as_millis().max(1) as u64;
+    Duration::from_millis(rand::random_range(0..ms))
+}
+
+#[async_trait]
+impl Backend for RedlockBackend {
+    fn scheme(&self) -> &'static str {
+        "redlock"
+    }
+
+    fn display_url(&self) -> String {
+        self.inner.shared.url.clone()
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        redlock_capabilities()
+    }
+
+    async fn try_acquire(&self, key: &LockKey, req: &AcquireRequest) -> Result<Option<Grant>> {
+        let names = Names::new(&self.inner.shared.opts.prefix, key);
+        match self.inner.shared.attempt(&names, req).await? {
+            Attempt::Granted(g) => Ok(Some(g)),
+            Attempt::Busy { .. } => Ok(None),
+        }
+    }
+
+    async fn acquire(
+        &self,
+        key: &LockKey,
+        req: &AcquireRequest,
+        deadline: Option<Instant>,
+    ) -> Result<Option<Grant>> {
+        let shared = &self.inner.shared;
+        let names = Names::new(&shared.opts.prefix, key);
+        let _turn = self.inner.queue.turn(&names.lock).await;
+        // Fast path: a free key needs no subscriptions.
+        match shared.attempt(&names, req).await? {
+            Attempt::Granted(g) => return Ok(Some(g)),
+            Attempt::Busy { .. } if deadline.is_some_and(|d| Instant::now() >= d) => {
+                return Ok(None);
+            }
+            Attempt::Busy { .. } => {}
+        }
+        // Listen for releases on every node that answers; a dead node is simply not heard.
+        let timeout = shared.node_timeout(req.ttl);
+        let regs: Vec<Registration> = futures_util::future::join_all(
+            self.inner
+                .wakers
+                .iter()
+                .map(|w| tokio::time::timeout(timeout, w.register(&names.channel))),
+        )
+        .await
+        .into_iter()
+        .filter_map(|r| r.ok().and_then(Result::ok))
+        .collect();
+        let mut rxs: Vec<_> = regs.iter().map(|r| r.rx.clone()).collect();
+        loop {
+            for r in &regs {
+                let _ = r.ensure_subscribed().await;
+            }
+            for rx in &mut rxs {
+                rx.borrow_and_update();
+            }
+            let (pttl, split) = match shared.attempt(&names, req).await? {
+                Attempt::Granted(g) => return Ok(Some(g)),
+                Attempt::Busy { pttl, split } => (pttl, split),
+            };
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Ok(None);
+            }
+            // A split vote (several clients each got some nodes): back off for a random delay,
+            // as the algorithm says. Otherwise sleep until a release message or the key's
+            // expiry on the nodes, plus a random delay so that contenders do not collide.
+            let jitter = random_delay(shared.opts.retry_delay);
+            let fallback = if split || pttl < 0 {
+                jitter
+            } else {
+                Duration::from_millis(pttl as u64) + jitter
+            };
+            let changed = any_changed(&mut rxs);
+            tokio::select! {
+                _ = changed, if !split => {}
+                _ = tokio::time::sleep(fallback) => {}
+                _ = sleep_until(deadline) => return Ok(None),
+            }
+        }
+    }
+
+    async fn holder(&self, key: &LockKey) -> Result<Option<HolderInfo>> {
+        let shared = &self.inner.shared;
+        let names = Names::new(&shared.opts.prefix, key);
+        let answers = fan_out(
+            shared.nodes.len(),
+            shared.opts.command_timeout,
+            |i| shared.url_of(i),
+            |i| {
+                let names = &names;
+                async move {
+                    let node = &shared.nodes[i];
+                    let live = node.live().await?;
+                    let mut conn = live.conn.clone();
+                    let got: (Option<Vec<u8>>, i64) = redis::pipe()
+                        .get(&names.lock)
+                        .pttl(&names.lock)
+                        .query_async(&mut conn)
+                        .await
+                        .map_err(|e| node.failed(&live, Some(&names.lock), e))?;
+                    Ok(got)
+                }
+            },
+            |_| false,
+        )
+        .await;
+        if answered(&answers) < shared.quorum() {
+            return Err(shared.no_quorum(&names.lock, "cannot tell the holder", &answers));
+        }
+        // The holder is whoever holds the key on a quorum (values differ per node only in the
+        // node's own token, after the owner prefix).
+        let values: Vec<(&[u8], i64)> = answers
+            .iter()
+            .filter_map(|a| match a {
+                Some(Ok((Some(v), p))) => Some((v.as_slice(), *p)),
+                _ => None,
+            })
+            .collect();
+        for (v, _) in &values {
+            let id = owner_prefix_of(v).unwrap_or(v);
+            let same: Vec<&(&[u8], i64)> = values
+                .iter()
+                .filter(|(w, _)| owner_prefix_of(w).unwrap_or(w) == id)
+                .collect();
+            if same.len() >= shared.quorum() {
+                let pttl = same.iter().map(|(_, p)| *p).min().unwrap_or(-1);
+                let mut info = holder_from_value(v, pttl);
+                // Each node's value has that node's own counter; the grant's token is their
+                // maximum, which this view may not include.
+                info.token = None;
+                return Ok(Some(info));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// Resolves when any node announces a release (never, when no node could be subscribed to).
+async fn any_changed(rxs: &mut [tokio::sync::watch::Receiver<u64>]) {
+    if rxs.is_empty() {
+        return std::future::pending().await;
+    }
+    let all = rxs.iter_mut().map(|rx| Box::pin(rx.changed()));
+    let _ = futures_util::future::select_all(all).await;
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// A lock held on a quorum of Redlock nodes.
+struct RedlockLease {
+    shared: Arc<Shared>,
+    names: Names,
+    owner_prefix: String,
+    /// The TTL set on the nodes (the guard's TTL is this minus the drift allowance).
+    ttl: Duration,
+    /// The `run_id` of each node that answered the acquire.
+    run_ids: Vec<Option<Arc<str>>>,
+}
+
+impl std::fmt::Debug for RedlockLease {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedlockLease")
+            .field("servers", &self.shared.url)
+            .field("key", &self.names.lock)
+            .finish()
+    }
+}
+
+#[async_trait]
+impl Lease for RedlockLease {
+    async fn renew(&self, _ttl: Duration) -> Result<bool> {
+        let shared = &self.shared;
+        let (n, quorum) = (shared.nodes.len(), shared.quorum());
+        let ttl_arg = (self.ttl.as_millis().max(1) as u64).to_string();
+        let ttl_arg = ttl_arg.as_str();
+        let answers = fan_out(
+            n,
+            shared.node_timeout(self.ttl),
+            |i| shared.url_of(i),
+            |i| async move {
+                // A node that restarted since the grant lost its copy: it cannot count.
+                let live = shared.nodes[i].live().await?;
+                if self.run_ids[i].as_ref().is_some_and(|r| *r != live.run_id) {
+                    return Ok(false);
+                }
+                shared
+                    .owner_script_on(i, &RENEW, &self.names, &self.owner_prefix, ttl_arg, false)
+                    .await
+            },
+            |a| {
+                let yes = count(a, |r| *r);
+                yes >= quorum || count(a, |r| !*r) > n - quorum
+            },
+        )
+        .await;
+        if count(&answers, |r| *r) >= quorum {
+            Ok(true)
+        } else if count(&answers, |r| !*r) > n - quorum {
+            Ok(false)
+        } else {
+            Err(shared.no_quorum(&self.names.lock, "renewal not confirmed", &answers))
+        }
+    }
+
+    async fn release(&self) -> Result<bool> {
+        let timeout = self.shared.node_timeout(self.ttl);
+        self.shared
+            .release_all(&self.names, &self.owner_prefix, timeout)
+            .await
+    }
+}

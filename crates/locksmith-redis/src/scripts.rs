@@ -1,0 +1,19 @@
+//! The Lua scripts, loaded once per process and run by EVALSHA (EVAL when the server does not
+//! have them yet). Keys travel as KEYS and values as ARGV: nothing is formatted into Lua.
+
+use std::sync::LazyLock;
+
+use redis::Script;
+
+/// `SET NX PX` + fence counter (lua/acquire.lua).
+pub(crate) static ACQUIRE: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("lua/acquire.lua")));
+/// Compare-and-delete + PUBLISH (lua/release.lua).
+pub(crate) static RELEASE: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("lua/release.lua")));
+/// Compare-and-PEXPIRE (lua/renew.lua).
+pub(crate) static RENEW: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("lua/renew.lua")));
+/// Redlock: raise the fence counter to the grant's token (lua/fence_writeback.lua).
+pub(crate) static FENCE_WRITEBACK: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("lua/fence_writeback.lua")));

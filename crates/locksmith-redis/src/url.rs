@@ -1,0 +1,242 @@
+//! Parsing `redis://`, `rediss://` and `redlock://` URLs into connection targets and options.
+
+use std::time::Duration;
+
+use locksmith_core::{Error, Result, mask_url};
+
+/// Connect timeout when the URL sets none.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Command timeout when the URL sets none.
+pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Options from a URL's query.
+#[derive(Clone, Debug)]
+pub(crate) struct UrlOptions {
+    pub(crate) connect_timeout: Duration,
+    pub(crate) command_timeout: Duration,
+    pub(crate) prefix: String,
+    /// Redlock only: a fixed clock-drift allowance instead of TTL × 1% + 2 ms.
+    pub(crate) drift: Option<Duration>,
+    /// Redlock only: the largest random delay before a retry.
+    pub(crate) retry_delay: Duration,
+}
+
+impl Default for UrlOptions {
+    fn default() -> Self {
+        Self {
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            command_timeout: DEFAULT_COMMAND_TIMEOUT,
+            prefix: String::new(),
+            drift: None,
+            retry_delay: Duration::from_millis(50),
+        }
+    }
+}
+
+/// One server to connect to, as a URL the `redis` crate understands (no query).
+#[derive(Clone, Debug)]
+pub(crate) struct Target {
+    pub(crate) url: String,
+    pub(crate) tls: bool,
+}
+
+fn bad(url: &str, reason: impl Into<String>) -> Error {
+    Error::InvalidUrl {
+        url: mask_url(url),
+        reason: reason.into(),
+    }
+}
+
+fn duration(url: &str, name: &str, value: &str) -> Result<Duration> {
+    let d = humantime::parse_duration(value).map_err(|e| {
+        bad(
+            url,
+            format!(
+                "`{name}={value}` is not a duration ({e}); write e.g. {name}=500ms or {name}=5s"
+            ),
+        )
+    })?;
+    if d.is_zero() {
+        return Err(bad(url, format!("`{name}` must be more than zero")));
+    }
+    Ok(d)
+}
+
+fn parse_query(url: &str, query: &str, redlock: bool) -> Result<UrlOptions> {
+    let mut o = UrlOptions::default();
+    for (name, value) in ::url::form_urlencoded::parse(query.as_bytes()) {
+        match (name.as_ref(), redlock) {
+            ("connect_timeout", _) => o.connect_timeout = duration(url, &name, &value)?,
+            ("command_timeout", _) => o.command_timeout = duration(url, &name, &value)?,
+            ("prefix", _) => o.prefix = value.into_owned(),
+            ("drift", true) => {
+                o.drift =
+                    Some(humantime::parse_duration(&value).map_err(|e| {
+                        bad(url, format!("`drift={value}` is not a duration ({e})"))
+                    })?)
+            }
+            ("retry_delay", true) => o.retry_delay = duration(url, &name, &value)?,
+            (other, _) => {
+                let known = if redlock {
+                    "connect_timeout, command_timeout, prefix, drift, retry_delay"
+                } else {
+                    "connect_timeout, command_timeout, prefix"
+                };
+                return Err(bad(
+                    url,
+                    format!("unknown option `{other}`; known options: {known}"),
+                ));
+            }
+        }
+    }
+    Ok(o)
+}
+
+fn db_path(url: &str, path: &str) -> Result<String> {
+    let db = path.trim_start_matches('/');
+    if db.is_empty() {
+        return Ok(String::new());
+    }
+    if db.parse::<u16>().is_err() {
+        return Err(bad(
+            url,
+            format!("the path must be a database number such as /0 or /3, not `/{db}`"),
+        ));
+    }
+    Ok(format!("/{db}"))
+}
+
+/// `redis://[[user]:password@]host[:port][/db][?options]`, or `rediss://` for TLS.
+pub(crate) fn parse_redis(url: &str) -> Result<(Target, UrlOptions)> {
+    let parsed = ::url::Url::parse(url).map_err(|e| {
+        bad(
+            url,
+            format!("{e}; expected redis://[[user]:password@]host[:port][/db][?options]"),
+        )
+    })?;
+    let tls = match parsed.scheme() {
+        "redis" => false,
+        "rediss" => true,
+        other => {
+            return Err(bad(
+                url,
+                format!("expected redis:// or rediss://, not {other}://"),
+            ));
+        }
+    };
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err(bad(url, "the URL names no host; write redis://HOST:PORT"));
+    }
+    let opts = parse_query(url, parsed.query().unwrap_or(""), false)?;
+    let db = db_path(url, parsed.path())?;
+    let mut plain = parsed.clone();
+    plain.set_query(None);
+    plain.set_fragment(None);
+    plain.set_path(&db);
+    Ok((
+        Target {
+            url: plain.to_string(),
+            tls,
+        },
+        opts,
+    ))
+}
+
+/// `redlock://[[user]:password@]host:port,host:port,…[/db][?options]`: one target per host,
+/// all with the same credentials and database.
+pub(crate) fn parse_redlock(url: &str) -> Result<(Vec<Target>, UrlOptions)> {
+    let usage = "expected redlock://[[user]:password@]host:port,host:port,…[/db][?options]";
+    let Some(rest) = url
+        .split_once("://")
+        .filter(|(s, _)| s.eq_ignore_ascii_case("redlock"))
+        .map(|(_, r)| r)
+    else {
+        return Err(bad(url, usage));
+    };
+    let (before_query, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let (authority, path) = match before_query.find('/') {
+        Some(i) => before_query.split_at(i),
+        None => (before_query, ""),
+    };
+    let (userinfo, hosts) = match authority.rfind('@') {
+        Some(i) => (&authority[..=i], &authority[i + 1..]),
+        None => ("", authority),
+    };
+    let db = db_path(url, path)?;
+    let opts = parse_query(url, query, true)?;
+    let mut targets = Vec::new();
+    for host in hosts.split(',') {
+        if host.trim().is_empty() {
+            return Err(bad(url, format!("an empty host in the list; {usage}")));
+        }
+        let one = format!("redis://{userinfo}{host}{db}");
+        ::url::Url::parse(&one).map_err(|e| bad(url, format!("host `{host}`: {e}; {usage}")))?;
+        targets.push(Target {
+            url: one,
+            tls: false,
+        });
+    }
+    if targets.len() < 3 {
+        return Err(bad(
+            url,
+            format!(
+                "Redlock needs at least 3 independent Redis servers (5 is usual), this URL \
+                 names {}; for one server use redis://",
+                targets.len()
+            ),
+        ));
+    }
+    Ok((targets, opts))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redis_urls() {
+        let (t, o) =
+            parse_redis("redis://app:pw@127.0.0.1:6390/3?connect_timeout=1s&prefix=x:").unwrap();
+        assert_eq!(t.url, "redis://app:pw@127.0.0.1:6390/3");
+        assert!(!t.tls);
+        assert_eq!(o.connect_timeout, Duration::from_secs(1));
+        assert_eq!(o.command_timeout, DEFAULT_COMMAND_TIMEOUT);
+        assert_eq!(o.prefix, "x:");
+        assert!(parse_redis("rediss://h").unwrap().0.tls);
+        let err = parse_redis("redis://:secret@h/abc")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("database number") && !err.contains("secret"),
+            "{err}"
+        );
+        let err = parse_redis("redis://h?colour=red").unwrap_err().to_string();
+        assert!(err.contains("unknown option `colour`"), "{err}");
+        let err = parse_redis("redis://h?command_timeout=soon")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not a duration"), "{err}");
+    }
+
+    #[test]
+    fn redlock_urls() {
+        let (t, o) =
+            parse_redlock("redlock://:pw@a:1,b:2,c:3/2?drift=5ms&retry_delay=20ms").unwrap();
+        let urls: Vec<_> = t.iter().map(|t| t.url.as_str()).collect();
+        assert_eq!(
+            urls,
+            [
+                "redis://:pw@a:1/2",
+                "redis://:pw@b:2/2",
+                "redis://:pw@c:3/2"
+            ]
+        );
+        assert_eq!(o.drift, Some(Duration::from_millis(5)));
+        assert_eq!(o.retry_delay, Duration::from_millis(20));
+        let err = parse_redlock("redlock://:pw@a:1,b:2")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("at least 3") && !err.contains("pw@"), "{err}");
+        assert!(parse_redlock("redlock://a:1,,c:3").is_err());
+    }
+}

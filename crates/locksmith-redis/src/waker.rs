@@ -1,0 +1,221 @@
+//! Waking waiters by pub/sub: ONE subscription connection per backend (per server), shared by
+//! every key this process waits for. Each waited-for channel has a generation counter that the
+//! reader task bumps on every release message; a waiter notes the generation before its
+//! attempt and sleeps until it moves (or its fallback timer fires), so a release that lands
+//! between the attempt and the sleep is never missed.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+
+use futures_util::StreamExt;
+use locksmith_core::Result;
+use redis::aio::PubSubSink;
+use tokio::sync::watch;
+
+use crate::conn::Node;
+use crate::error::connect_timeout;
+
+#[derive(Debug)]
+struct Channel {
+    refs: usize,
+    subscribed: bool,
+    generation: watch::Sender<u64>,
+}
+
+#[derive(Default)]
+struct Shared {
+    channels: Mutex<HashMap<String, Channel>>,
+    /// The subscription connection; subscribe/unsubscribe are ordered by this lock.
+    sink: tokio::sync::Mutex<Option<(u64, PubSubSink)>>,
+    connections: Mutex<u64>,
+}
+
+/// The pub/sub side of one server.
+pub(crate) struct Waker {
+    node: Arc<Node>,
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Waker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Waker").field("node", &self.node).finish()
+    }
+}
+
+/// One waiter's interest in a channel; dropping it unsubscribes when nobody else listens.
+pub(crate) struct Registration {
+    node: Arc<Node>,
+    shared: Arc<Shared>,
+    channel: String,
+    pub(crate) rx: watch::Receiver<u64>,
+}
+
+impl Waker {
+    pub(crate) fn new(node: Arc<Node>) -> Self {
+        Self {
+            node,
+            shared: Arc::default(),
+        }
+    }
+
+    /// Listens on `channel` (subscribing on the server if this process was not yet).
+    ///
+    /// # Errors
+    /// When the subscription connection cannot be made.
+    ///
+    /// # Cancel safety
+    /// Cancel-safe: a dropped registration is undone.
+    pub(crate) async fn register(&self, channel: &str) -> Result<Registration> {
+        let rx = {
+            let mut map = self.shared.channels.lock().expect("waker");
+            let ch = map.entry(channel.to_owned()).or_insert_with(|| Channel {
+                refs: 0,
+                subscribed: false,
+                generation: watch::channel(0).0,
+            });
+            ch.refs += 1;
+            ch.generation.subscribe()
+        };
+        let reg = Registration {
+            node: Arc::clone(&self.node),
+            shared: Arc::clone(&self.shared),
+            channel: channel.to_owned(),
+            rx,
+        };
+        reg.ensure_subscribed().await?;
+        Ok(reg)
+    }
+}
+
+impl Registration {
+    /// Subscribes again if the subscription connection broke since.
+    ///
+    /// # Errors
+    /// When the subscription connection cannot be made.
+    pub(crate) async fn ensure_subscribed(&self) -> Result<()> {
+        let subscribed = |shared: &Shared| {
+            shared
+                .channels
+                .lock()
+                .expect("waker")
+                .get(&self.channel)
+                .is_some_and(|c| c.subscribed)
+        };
+        if subscribed(&self.shared) {
+            return Ok(());
+        }
+        let mut sink = self.shared.sink.lock().await;
+        if subscribed(&self.shared) {
+            return Ok(());
+        }
+        if sink.is_none() {
+            *sink = Some(connect(&self.node, &self.shared).await?);
+        }
+        let (_, s) = sink.as_mut().expect("sink");
+        let done =
+            tokio::time::timeout(self.node.command_timeout, s.subscribe(&self.channel)).await;
+        match done {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                *sink = None;
+                return Err(self.node.error(None, e));
+            }
+            Err(_) => {
+                *sink = None;
+                return Err(connect_timeout(&self.node.url, self.node.command_timeout));
+            }
+        }
+        if let Some(c) = self
+            .shared
+            .channels
+            .lock()
+            .expect("waker")
+            .get_mut(&self.channel)
+        {
+            c.subscribed = true;
+        }
+        Ok(())
+    }
+}
+
+async fn connect(node: &Node, shared: &Arc<Shared>) -> Result<(u64, PubSubSink)> {
+    let pubsub = tokio::time::timeout(node.connect_timeout, node.client.get_async_pubsub())
+        .await
+        .map_err(|_| connect_timeout(&node.url, node.connect_timeout))?
+        .map_err(|e| node.error(None, e))?;
+    let (sink, mut stream) = pubsub.split();
+    let id = {
+        let mut n = shared.connections.lock().expect("waker");
+        *n += 1;
+        *n
+    };
+    let weak: Weak<Shared> = Arc::downgrade(shared);
+    tokio::spawn(async move {
+        while let Some(msg) = stream.next().await {
+            let Some(shared) = weak.upgrade() else { return };
+            let map = shared.channels.lock().expect("waker");
+            if let Some(c) = map.get(msg.get_channel_name()) {
+                c.generation.send_modify(|g| *g += 1);
+            }
+        }
+        // The connection ended: forget it, and wake every waiter so it retries (and
+        // subscribes again on a new connection).
+        let Some(shared) = weak.upgrade() else { return };
+        {
+            let mut sink = shared.sink.lock().await;
+            if sink.as_ref().is_some_and(|(i, _)| *i == id) {
+                *sink = None;
+            }
+        }
+        for c in shared.channels.lock().expect("waker").values_mut() {
+            c.subscribed = false;
+            c.generation.send_modify(|g| *g += 1);
+        }
+    });
+    Ok((id, sink))
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        let last = {
+            let mut map = self.shared.channels.lock().expect("waker");
+            match map.get_mut(&self.channel) {
+                Some(c) => {
+                    c.refs -= 1;
+                    if c.refs == 0 {
+                        map.remove(&self.channel);
+                        true
+                    } else {
+                        false
+                    }
+                }
+                None => false,
+            }
+        };
+        if !last {
+            return;
+        }
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let shared = Arc::clone(&self.shared);
+        let channel = std::mem::take(&mut self.channel);
+        let timeout = self.node.command_timeout;
+        rt.spawn(async move {
+            let mut sink = shared.sink.lock().await;
+            // A new waiter may have subscribed again meanwhile (under this same lock).
+            let again = shared
+                .channels
+                .lock()
+                .expect("waker")
+                .get(&channel)
+                .is_some_and(|c| c.subscribed);
+            if again {
+                return;
+            }
+            if let Some((_, s)) = sink.as_mut() {
+                let _ = tokio::time::timeout(timeout, s.unsubscribe(&channel)).await;
+            }
+        });
+    }
+}

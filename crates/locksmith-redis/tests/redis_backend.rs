@@ -1,0 +1,238 @@
+//! `redis://` behaviour beyond the conformance suite, on private redis-servers: a restart that
+//! empties the server, awkward keys, interop with plain `SET NX PX` clients, URL options and
+//! clear errors, and the one shared subscription connection.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use locksmith_core::{Backend, LockKey, LockOptions, Locker, LossReason, WaitPolicy};
+use locksmith_redis::{FOREIGN_OWNER, RedisBackend};
+use locksmith_testkit::servers::redis::{RedisServer, shared};
+use redis::AsyncCommands;
+
+const PATIENCE: Duration = Duration::from_secs(30);
+
+fn locker(url: &str) -> Locker {
+    Locker::new(Arc::new(RedisBackend::from_url(url).expect("url")))
+}
+
+async fn raw(url: &str) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(url)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+fn opts() -> LockOptions {
+    LockOptions::new().wait(WaitPolicy::Timeout(PATIENCE))
+}
+
+fn unique(name: &str) -> String {
+    format!("redis-test-{}-{name}", std::process::id())
+}
+
+#[tokio::test]
+async fn restart_empty_is_detected_and_tokens_keep_rising() {
+    let mut server = RedisServer::start();
+    let locker = locker(&server.url());
+    let key = unique("restart");
+    let ttl = Duration::from_millis(1500);
+    let guard = locker.acquire(&key, &opts().ttl(ttl)).await.unwrap();
+    let before = guard.fencing_token();
+    server.restart();
+    let reason = tokio::time::timeout(PATIENCE, guard.lost())
+        .await
+        .expect("the restart is noticed at the next renewal");
+    match &reason {
+        LossReason::BackendReset(why) => assert!(why.contains("restarted"), "{why}"),
+        other => panic!("expected BackendReset, got {other:?}"),
+    }
+    assert!(!guard.is_held());
+    // The counter was lost with everything else; the next token still comes out larger.
+    let next = locker.acquire(&key, &opts()).await.unwrap();
+    assert!(
+        next.fencing_token() > before,
+        "{} after {before}",
+        next.fencing_token()
+    );
+    assert!(next.release().await.unwrap());
+    // A released, lost guard cannot touch the new holder.
+    assert!(!guard.release().await.unwrap());
+}
+
+#[tokio::test]
+async fn awkward_keys_map_to_the_documented_names() {
+    let url = shared().url();
+    let (a, b) = (locker(&url), locker(&url));
+    let backend = RedisBackend::from_url(&url).unwrap();
+    let mut conn = raw(&url).await;
+    for name in ["with spaces", "ключ 🔒", "{tag}:x", "a{}b", "}{", "{", "}"] {
+        let key = unique(name);
+        let g = a.acquire(&key, &opts().owner("awkward")).await.unwrap();
+        assert!(
+            b.try_acquire(&key, &opts()).await.unwrap().is_none(),
+            "{key:?}"
+        );
+        let (lock, fence, _) = backend.server_names(&LockKey::new(&key).unwrap());
+        assert_eq!(lock, key, "the lock key is the plain key");
+        let value: String = conn.get(&lock).await.unwrap();
+        assert!(value.ends_with(":awkward"), "{value}");
+        let counter: u64 = conn.get(&fence).await.unwrap();
+        assert_eq!(counter, g.fencing_token().get());
+        let holder = b.holder(&key).await.unwrap().expect("held");
+        assert_eq!(holder.owner, "awkward");
+        assert_eq!(holder.token, Some(g.fencing_token()));
+        assert!(g.release().await.unwrap());
+        assert!(b.holder(&key).await.unwrap().is_none());
+    }
+}
+
+#[tokio::test]
+async fn plain_set_nx_px_and_locksmith_exclude_each_other() {
+    let url = shared().url();
+    let locker = locker(&url);
+    let mut conn = raw(&url).await;
+    let key = unique("interop");
+    let set_nx = |ms: u64| {
+        redis::cmd("SET")
+            .arg(&key)
+            .arg("redis-py-token")
+            .arg("NX")
+            .arg("PX")
+            .arg(ms)
+            .clone()
+    };
+
+    // A plain SET NX PX lock blocks locksmith and shows as foreign.
+    let ok: Option<String> = set_nx(1000).query_async(&mut conn).await.unwrap();
+    assert_eq!(ok.as_deref(), Some("OK"));
+    assert!(locker.try_acquire(&key, &opts()).await.unwrap().is_none());
+    let holder = locker.holder(&key).await.unwrap().expect("held");
+    assert_eq!(holder.owner, FOREIGN_OWNER);
+    // It publishes nothing when it ends: the waiter's fallback timer (the key's PTTL) wakes it.
+    let g = locker.acquire(&key, &opts()).await.expect("after the PX");
+    let value: String = conn.get(&key).await.unwrap();
+    assert_ne!(value, "redis-py-token");
+
+    // A locksmith lock blocks a plain SET NX PX, until it is released.
+    let ok: Option<String> = set_nx(1000).query_async(&mut conn).await.unwrap();
+    assert_eq!(ok, None, "SET NX must fail while locksmith holds the key");
+    assert!(g.release().await.unwrap());
+    let ok: Option<String> = set_nx(60_000).query_async(&mut conn).await.unwrap();
+    assert_eq!(ok.as_deref(), Some("OK"));
+    // A foreign lock without expiry: the waiter keeps retrying (a growing backoff) until it goes.
+    let _: () = conn.persist(&key).await.unwrap();
+    let waiter = {
+        let (locker, key) = (locker.clone(), key.clone());
+        tokio::spawn(async move { locker.acquire(&key, &opts()).await })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(!waiter.is_finished());
+    let _: () = conn.del(&key).await.unwrap();
+    let g = tokio::time::timeout(PATIENCE, waiter)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(g.release().await.unwrap());
+}
+
+#[tokio::test]
+async fn down_server_and_wrong_password_fail_fast_and_clearly() {
+    let port = locksmith_testkit::servers::free_port();
+    let url = format!("redis://:hunter2@127.0.0.1:{port}?connect_timeout=2s");
+    let start = Instant::now();
+    let err = locker(&url).try_acquire("k", &opts()).await.unwrap_err();
+    let msg = err.to_string();
+    assert!(start.elapsed() < PATIENCE);
+    assert!(
+        msg.contains("cannot reach Redis") && !msg.contains("hunter2"),
+        "{msg}"
+    );
+    assert!(msg.contains(":***@"), "{msg}");
+
+    let server = RedisServer::start_with(&["--requirepass", "right"]);
+    let url = format!(
+        "redis://:wrong@127.0.0.1:{}?connect_timeout=2s",
+        server.port()
+    );
+    let err = locker(&url).try_acquire("k", &opts()).await.unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("credentials") && !msg.contains("wrong@"),
+        "{msg}"
+    );
+    let url = format!("redis://:right@127.0.0.1:{}", server.port());
+    let g = locker(&url).acquire("k", &opts()).await.unwrap();
+    assert!(g.release().await.unwrap());
+}
+
+#[tokio::test]
+async fn acl_user_and_database_index_are_used() {
+    let server = RedisServer::start_with(&["--user", "app", "on", ">pw", "~*", "&*", "+@all"]);
+    let url = format!("redis://app:pw@127.0.0.1:{}/3", server.port());
+    let g = locker(&url).acquire("in-db-3", &opts()).await.unwrap();
+    let mut db3 = raw(&format!("redis://app:pw@127.0.0.1:{}/3", server.port())).await;
+    let mut db0 = raw(&format!("redis://app:pw@127.0.0.1:{}/0", server.port())).await;
+    assert!(db3.exists::<_, bool>("in-db-3").await.unwrap());
+    assert!(!db0.exists::<_, bool>("in-db-3").await.unwrap());
+    assert!(g.release().await.unwrap());
+    let err = locker(&format!("redis://app:nope@127.0.0.1:{}", server.port()))
+        .try_acquire("k", &opts())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("credentials"), "{err}");
+}
+
+#[tokio::test]
+async fn one_subscription_connection_serves_every_waiting_key() {
+    // A server of its own: no other test's subscribers to count.
+    let server = RedisServer::start();
+    let url = server.url();
+    let (holder, waiter) = (locker(&url), locker(&url));
+    let mut conn = raw(&url).await;
+    let subscribers = |list: String| list.lines().filter(|l| l.contains("cmd=subscribe")).count();
+    let mut guards = Vec::new();
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let key = unique(&format!("sub-{i}"));
+        guards.push(holder.acquire(&key, &opts()).await.unwrap());
+        let waiter = waiter.clone();
+        tasks.push(tokio::spawn(
+            async move { waiter.acquire(&key, &opts()).await },
+        ));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let list: String = redis::cmd("CLIENT")
+        .arg("LIST")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let during = subscribers(list);
+    assert_eq!(during, 1, "one subscription connection for 20 waiting keys");
+    for g in guards {
+        assert!(g.release().await.unwrap());
+    }
+    for t in tasks {
+        let g = tokio::time::timeout(PATIENCE, t)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert!(g.release().await.unwrap());
+    }
+}
+
+#[tokio::test]
+async fn the_cli_url_reaches_the_same_locks() {
+    // The facade opens redis:// for the CLI; a lock taken through it is seen here.
+    let url = shared().url();
+    let backend: Arc<dyn Backend> = Arc::new(RedisBackend::from_url(&url).unwrap());
+    assert_eq!(backend.scheme(), "redis");
+    let key = unique("facade");
+    let g = locker(&url).acquire(&key, &opts()).await.unwrap();
+    let other = Locker::new(backend);
+    assert!(other.try_acquire(&key, &opts()).await.unwrap().is_none());
+    assert!(g.release().await.unwrap());
+}

@@ -1,0 +1,125 @@
+//! `redlock://` with nodes failing: five private redis-servers per test, some killed.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use locksmith_core::{LockKey, LockOptions, Locker, WaitPolicy};
+use locksmith_redis::{RedisBackend, RedlockBackend};
+use locksmith_testkit::servers::redis::RedisServer;
+
+const PATIENCE: Duration = Duration::from_secs(30);
+
+fn five() -> Vec<RedisServer> {
+    (0..5).map(|_| RedisServer::start()).collect()
+}
+
+fn url(servers: &[RedisServer]) -> String {
+    let hosts: Vec<String> = servers
+        .iter()
+        .map(|s| format!("127.0.0.1:{}", s.port()))
+        .collect();
+    format!("redlock://{}?connect_timeout=1s", hosts.join(","))
+}
+
+fn locker(url: &str) -> Locker {
+    Locker::new(Arc::new(RedlockBackend::from_url(url).unwrap()))
+}
+
+fn opts() -> LockOptions {
+    LockOptions::new().wait(WaitPolicy::Timeout(PATIENCE))
+}
+
+#[tokio::test]
+async fn two_of_five_down_still_grants_and_excludes() {
+    let mut servers = five();
+    servers[0].kill();
+    servers[3].kill();
+    let url = url(&servers);
+    let (a, b) = (locker(&url), locker(&url));
+    let g = a.acquire("k", &opts()).await.expect("3 of 5 is a quorum");
+    assert!(
+        b.try_acquire("k", &opts()).await.unwrap().is_none(),
+        "excluded"
+    );
+    let t = g.fencing_token();
+    assert!(g.release().await.unwrap());
+    let g = b.acquire("k", &opts()).await.unwrap();
+    assert!(g.fencing_token() > t);
+    assert!(g.release().await.unwrap());
+}
+
+#[tokio::test]
+async fn three_of_five_down_refuses_and_says_how_many_answered() {
+    let mut servers = five();
+    for i in [1, 2, 4] {
+        servers[i].kill();
+    }
+    let url = url(&servers);
+    let bound = Duration::from_secs(3);
+    let start = Instant::now();
+    let err = locker(&url)
+        .acquire("k", &opts().wait_for(bound))
+        .await
+        .expect_err("2 of 5 is no quorum");
+    assert!(start.elapsed() < PATIENCE, "refused within the wait bound");
+    let msg = err.to_string();
+    assert!(msg.contains("only 2 of 5 Redlock nodes answered"), "{msg}");
+    assert!(msg.contains("quorum is 3"), "{msg}");
+}
+
+#[tokio::test]
+async fn a_holder_whose_quorum_is_lost_is_told() {
+    let mut servers = five();
+    let url = url(&servers);
+    let g = locker(&url)
+        .acquire("k", &opts().ttl(Duration::from_millis(1500)))
+        .await
+        .unwrap();
+    for i in [0, 2, 4] {
+        servers[i].kill();
+    }
+    let reason = tokio::time::timeout(PATIENCE, g.lost())
+        .await
+        .expect("lost() once renewals cannot reach a quorum");
+    assert!(!g.is_held(), "{reason}");
+}
+
+#[tokio::test]
+async fn tokens_rise_when_the_granting_quorum_changes() {
+    let mut servers = five();
+    let url = url(&servers);
+    let locker = locker(&url);
+    // Push node 0's counter far ahead of the others.
+    let key = LockKey::new("fenced").unwrap();
+    let node0 = format!("redis://127.0.0.1:{}", servers[0].port());
+    let (_, fence, _) = RedisBackend::from_url(&node0).unwrap().server_names(&key);
+    let mut conn = redis::Client::open(node0.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let high: u64 = 9_000_000_000_000_000;
+    let _: () = redis::cmd("SET")
+        .arg(&fence)
+        .arg(high)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    // Wait for a grant whose quorum included node 0 (all five answer, so it does).
+    let g = locker.acquire(&key, &opts()).await.unwrap();
+    let first = g.fencing_token();
+    assert!(
+        first.get() > high,
+        "the token is the maximum over the quorum"
+    );
+    assert!(g.release().await.unwrap());
+    // Without node 0, the other nodes were raised to that token before the grant returned.
+    servers[0].kill();
+    let g = locker.acquire(&key, &opts()).await.unwrap();
+    assert!(
+        g.fencing_token() > first,
+        "{} after {first}",
+        g.fencing_token()
+    );
+    assert!(g.release().await.unwrap());
+}

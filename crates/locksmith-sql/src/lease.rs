@@ -1,0 +1,198 @@
+//! The lease of a held SQL advisory lock: it pins the session the lock lives in, and the
+//! key's local turn.
+
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use locksmith_core::{Lease, LossReason, QueueTurn, Result};
+
+use crate::driver::Driver;
+use crate::engine::Inner;
+use crate::session::Session;
+use crate::wait::KeyState;
+
+/// What a lease holds until it ends.
+struct Held<D: Driver> {
+    session: Arc<Session<D>>,
+    /// This process's turn on the key; dropped after the server lock is released, so the
+    /// next local waiter finds the lock free.
+    turn: QueueTurn<KeyState<D>>,
+}
+
+/// A held advisory lock. Released by [`Lease::release`], by dropping it, or by the session's
+/// end.
+pub(crate) struct SqlLease<D: Driver> {
+    inner: Arc<Inner<D>>,
+    key: String,
+    name: D::Name,
+    held: Mutex<Option<Held<D>>>,
+    /// The pinned session, for the health check.
+    session: Arc<Session<D>>,
+}
+
+impl<D: Driver> fmt::Debug for SqlLease<D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqlLease")
+            .field("key", &self.key)
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<D: Driver> SqlLease<D> {
+    pub(crate) fn new(
+        inner: Arc<Inner<D>>,
+        key: &str,
+        name: D::Name,
+        session: Arc<Session<D>>,
+        turn: QueueTurn<KeyState<D>>,
+    ) -> Self {
+        Self {
+            inner,
+            key: key.to_owned(),
+            name,
+            held: Mutex::new(Some(Held {
+                session: Arc::clone(&session),
+                turn,
+            })),
+            session,
+        }
+    }
+
+    fn take(&self) -> Option<Held<D>> {
+        self.held
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }
+
+    fn is_held(&self) -> bool {
+        self.held
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some()
+    }
+
+    /// The session is dead or unanswering: close it (so the server surely releases the lock)
+    /// and let the next local waiter in.
+    fn fail(&self, why: String) -> LossReason {
+        match self.take() {
+            Some(Held { session, turn }) => {
+                drop(session);
+                drop(turn);
+                LossReason::SessionEnded(why)
+            }
+            None => LossReason::Released,
+        }
+    }
+}
+
+/// Unlocks on `session`; keeps the session for reuse when the server confirms.
+async fn unlock<D: Driver>(
+    inner: &Inner<D>,
+    key: &str,
+    name: &D::Name,
+    session: Arc<Session<D>>,
+) -> Result<bool> {
+    let r = inner
+        .bounded(
+            Some(key),
+            "the unlock",
+            inner.driver.unlock(&session.conn, name),
+        )
+        .await;
+    if let Ok(true) = r {
+        inner.checkin(session);
+    }
+    r
+}
+
+#[async_trait]
+impl<D: Driver> Lease for SqlLease<D> {
+    /// A session lock has no TTL: `Ok(true)` when the pinned session answers a ping.
+    ///
+    /// # Errors
+    /// When the session does not answer.
+    ///
+    /// # Cancel safety
+    /// Cancel-safe; it only reads.
+    async fn renew(&self, _ttl: Duration) -> Result<bool> {
+        if !self.is_held() {
+            return Ok(false);
+        }
+        let d = &self.inner.driver;
+        self.inner
+            .bounded(
+                Some(&self.key),
+                "the health check",
+                d.ping(&self.session.conn),
+            )
+            .await?;
+        Ok(self.is_held())
+    }
+
+    /// Unlocks on the pinned session, returns the session to the idle pool, and lets the
+    /// next local waiter in. `Ok(true)` when the server confirmed this session held the lock.
+    ///
+    /// # Errors
+    /// When the server does not answer; the session is then closed, which releases the lock.
+    ///
+    /// # Cancel safety
+    /// Cancel-safe: a dropped release closes the session, which releases the lock.
+    async fn release(&self) -> Result<bool> {
+        let Some(Held { session, turn }) = self.take() else {
+            return Ok(false);
+        };
+        let r = unlock(&self.inner, &self.key, &self.name, session).await;
+        drop(turn);
+        r
+    }
+
+    /// Resolves when the pinned session ends (the driver sees it close, or a ping every
+    /// `health_check` fails or goes unanswered for `statement_timeout`).
+    ///
+    /// # Cancel safety
+    /// Cancel-safe; it only watches.
+    async fn session_lost(&self) -> LossReason {
+        let every = self.inner.settings.health_check;
+        let d = &self.inner.driver;
+        let conn = &self.session.conn;
+        loop {
+            if !self.is_held() {
+                return LossReason::Released;
+            }
+            tokio::select! {
+                why = d.closed(conn) => return self.fail(why),
+                _ = tokio::time::sleep(every) => {
+                    if !self.is_held() {
+                        return LossReason::Released;
+                    }
+                    let ping = self.inner.bounded(Some(&self.key), "the health check", d.ping(conn));
+                    if let Err(e) = ping.await {
+                        return self.fail(format!("the health check failed: {e}"));
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl<D: Driver> Drop for SqlLease<D> {
+    fn drop(&mut self) {
+        let Some(held) = self.take() else { return };
+        // Unlock in the background so that the connection can be reused; without a runtime,
+        // closing the session releases the lock.
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            let (inner, key, name) = (Arc::clone(&self.inner), self.key.clone(), self.name.clone());
+            rt.spawn(async move {
+                let Held { session, turn } = held;
+                if let Err(e) = unlock(&inner, &key, &name, session).await {
+                    tracing::debug!(error = %e, "unlock on drop failed; the session was closed");
+                }
+                drop(turn);
+            });
+        }
+    }
+}

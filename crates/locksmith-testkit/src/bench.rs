@@ -1,0 +1,175 @@
+//! Shared shape of the contention benchmarks: `n` tasks, each with its own client, take and
+//! release one lock in a loop; the figures are acquisitions per second, the wait before each
+//! grant (p50/p99), and Jain's fairness index over the tasks' acquisition counts. A backend's
+//! bench runs the same shape for locksmith and for the raw server primitive in the same run.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// A boxed future borrowed from a contender.
+pub type BoxFut<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
+
+/// One contending client: `lock` returns once it holds the lock, `unlock` releases it.
+pub trait Contender: Send + 'static {
+    /// Takes the lock, waiting as long as needed.
+    fn lock(&mut self) -> BoxFut<'_>;
+    /// Releases it.
+    fn unlock(&mut self) -> BoxFut<'_>;
+}
+
+/// What a timed contention run measured.
+#[derive(Clone, Debug)]
+pub struct ContentionStats {
+    /// Acquisitions per task.
+    pub per_task: Vec<u64>,
+    /// Every wait before a grant.
+    pub waits: Vec<Duration>,
+    /// Wall time of the run.
+    pub elapsed: Duration,
+}
+
+impl ContentionStats {
+    /// Acquisitions per second, all tasks together.
+    pub fn rate(&self) -> f64 {
+        self.per_task.iter().sum::<u64>() as f64 / self.elapsed.as_secs_f64()
+    }
+
+    /// The `q` quantile (0..=1) of the waits.
+    pub fn wait_quantile(&self, q: f64) -> Duration {
+        let mut w = self.waits.clone();
+        w.sort();
+        if w.is_empty() {
+            return Duration::ZERO;
+        }
+        let i = ((w.len() - 1) as f64 * q).round() as usize;
+        w[i]
+    }
+
+    /// Jain's fairness index of the per-task acquisition counts: 1 is perfectly even.
+    pub fn jain(&self) -> f64 {
+        let n = self.per_task.len() as f64;
+        let sum: f64 = self.per_task.iter().map(|&x| x as f64).sum();
+        let squares: f64 = self.per_task.iter().map(|&x| (x as f64).powi(2)).sum();
+        if squares == 0.0 {
+            return 0.0;
+        }
+        sum * sum / (n * squares)
+    }
+
+    /// One line for the benchmark log.
+    pub fn line(&self, label: &str) -> String {
+        format!(
+            "{label}: {:.0} acquisitions/s, wait p50 {:?} p99 {:?}, Jain {:.3} over {} tasks ({:?})",
+            self.rate(),
+            self.wait_quantile(0.5),
+            self.wait_quantile(0.99),
+            self.jain(),
+            self.per_task.len(),
+            self.per_task
+        )
+    }
+}
+
+/// Runs `contenders` against each other for `run_for`, each in its own task.
+pub async fn contend_for(
+    contenders: Vec<Box<dyn Contender>>,
+    run_for: Duration,
+) -> ContentionStats {
+    let stop = Arc::new(AtomicBool::new(false));
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for mut c in contenders {
+        let stop = Arc::clone(&stop);
+        tasks.push(tokio::spawn(async move {
+            let (mut n, mut waits) = (0u64, Vec::new());
+            while !stop.load(Ordering::Relaxed) {
+                let t = Instant::now();
+                c.lock().await;
+                waits.push(t.elapsed());
+                n += 1;
+                c.unlock().await;
+            }
+            (n, waits)
+        }));
+    }
+    tokio::time::sleep(run_for).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut stats = ContentionStats {
+        per_task: Vec::new(),
+        waits: Vec::new(),
+        elapsed: Duration::ZERO,
+    };
+    for t in tasks {
+        let (n, w) = t.await.expect("contender task");
+        stats.per_task.push(n);
+        stats.waits.extend(w);
+    }
+    stats.elapsed = start.elapsed();
+    stats
+}
+
+/// Runs `contenders` until they have made `total` acquisitions together; returns the time.
+/// For criterion's `iter_custom`.
+pub async fn contend_count(contenders: Vec<Box<dyn Contender>>, total: u64) -> Duration {
+    let left = Arc::new(AtomicU64::new(total));
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for mut c in contenders {
+        let left = Arc::clone(&left);
+        tasks.push(tokio::spawn(async move {
+            while left
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |l| l.checked_sub(1))
+                .is_ok()
+            {
+                c.lock().await;
+                c.unlock().await;
+            }
+            c
+        }));
+    }
+    for t in tasks {
+        t.await.expect("contender task");
+    }
+    start.elapsed()
+}
+
+/// A locksmith client as a contender on `key`.
+pub struct LockerContender {
+    locker: locksmith_core::Locker,
+    key: String,
+    guard: Option<locksmith_core::Guard>,
+}
+
+impl LockerContender {
+    /// Contends on `key` through `locker`.
+    pub fn boxed(locker: locksmith_core::Locker, key: &str) -> Box<dyn Contender> {
+        Box::new(Self {
+            locker,
+            key: key.to_owned(),
+            guard: None,
+        })
+    }
+}
+
+impl Contender for LockerContender {
+    fn lock(&mut self) -> BoxFut<'_> {
+        Box::pin(async move {
+            let g = self
+                .locker
+                .acquire(self.key.as_str(), &locksmith_core::LockOptions::new())
+                .await
+                .expect("acquire");
+            self.guard = Some(g);
+        })
+    }
+    fn unlock(&mut self) -> BoxFut<'_> {
+        Box::pin(async move {
+            if let Some(g) = self.guard.take() {
+                assert!(g.release().await.expect("release"));
+            }
+        })
+    }
+}

@@ -1,0 +1,180 @@
+//! A private PostgreSQL 15 cluster per test process: `initdb` in a temporary folder, the
+//! server on a free loopback port, trust authentication for `postgres`, `fsync=off`.
+//! As root, both run as the `postgres` user (they refuse root). Stopped and removed when the
+//! process exits.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use super::{ServerProcess, at_exit, free_port, is_root, require_binary, spawn_for_process};
+
+const BIN: &str = "/usr/lib/postgresql/15/bin";
+
+/// A running private cluster.
+#[derive(Debug)]
+pub struct Postgres {
+    /// `postgres://postgres@127.0.0.1:PORT/postgres`.
+    pub url: String,
+    /// The TCP port.
+    pub port: u16,
+    /// The cluster's base folder (the socket folder too).
+    pub dir: PathBuf,
+}
+
+static SERVER: OnceLock<Postgres> = OnceLock::new();
+static PROCESS: Mutex<Option<(ServerProcess, tempfile::TempDir)>> = Mutex::new(None);
+
+/// The cluster of this test process, started on first use.
+///
+/// # Panics
+/// When PostgreSQL 15 is not installed (naming the Debian package) or does not start.
+pub fn postgres() -> &'static Postgres {
+    SERVER.get_or_init(start)
+}
+
+/// The path of a PostgreSQL client program (`psql`, `pg_isready`).
+pub fn client_binary(name: &str) -> PathBuf {
+    require_binary(&format!("{BIN}/{name}"), "postgresql")
+}
+
+fn as_postgres(program: &Path) -> Command {
+    if is_root() {
+        let mut c = Command::new("setpriv");
+        c.args([
+            "--reuid=postgres",
+            "--regid=postgres",
+            "--init-groups",
+            "--",
+        ]);
+        c.arg(program);
+        c
+    } else {
+        Command::new(program)
+    }
+}
+
+fn start() -> Postgres {
+    let initdb = require_binary(&format!("{BIN}/initdb"), "postgresql");
+    let server = require_binary(&format!("{BIN}/postgres"), "postgresql");
+    let base = super::temp_dir("locksmith-pg-");
+    let dir = base.path().to_path_buf();
+    if is_root() {
+        let st = Command::new("chown")
+            .args(["postgres:postgres"])
+            .arg(&dir)
+            .status()
+            .expect("chown");
+        assert!(st.success(), "chown the cluster folder to postgres");
+    }
+    let out = as_postgres(&initdb)
+        .arg("-D")
+        .arg(dir.join("data"))
+        .args([
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "--no-sync",
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+        ])
+        .output()
+        .expect("run initdb");
+    assert!(
+        out.status.success(),
+        "initdb failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let port = free_port();
+    let mut cmd = as_postgres(&server);
+    cmd.arg("-D")
+        .arg(dir.join("data"))
+        .arg("-p")
+        .arg(port.to_string())
+        .arg("-k")
+        .arg(&dir)
+        .args([
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            "fsync=off",
+            "-c",
+            "max_connections=100",
+        ]);
+    let log = std::env::temp_dir().join(format!("locksmith-pg-{}-{port}.log", std::process::id()));
+    let mut proc = spawn_for_process("postgres", cmd, Some(log));
+    proc.wait_for_port(([127, 0, 0, 1], port).into(), Duration::from_secs(30));
+    let ready = client_binary("pg_isready");
+    let start = Instant::now();
+    loop {
+        let ok = Command::new(&ready)
+            .args([
+                "-q",
+                "-h",
+                "127.0.0.1",
+                "-U",
+                "postgres",
+                "-p",
+                &port.to_string(),
+            ])
+            .status()
+            .is_ok_and(|s| s.success());
+        if ok {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "postgres not ready: {}",
+            proc.log_tail()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    *PROCESS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((proc, base));
+    at_exit(stop);
+    Postgres {
+        url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
+        port,
+        dir,
+    }
+}
+
+fn stop() {
+    let taken = PROCESS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take();
+    if let Some((mut proc, dir)) = taken {
+        // Immediate shutdown: this process's own connections may still be open.
+        proc.signal(libc::SIGQUIT);
+        proc.kill();
+        drop(dir);
+    }
+}
+
+/// Runs `psql` against the cluster with `args`, returning its standard output.
+///
+/// # Panics
+/// When psql cannot be started.
+pub fn psql_command(pg: &Postgres) -> Command {
+    let mut c = Command::new(client_binary("psql"));
+    c.args([
+        "-X",
+        "-q",
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-h",
+        "127.0.0.1",
+        "-U",
+        "postgres",
+        "-d",
+        "postgres",
+        "-p",
+    ])
+    .arg(pg.port.to_string());
+    c
+}

@@ -145,9 +145,17 @@ pub struct TortureArgs {
     pub ttl: Duration,
 
     /// Faults to inject in turn, comma-separated: pause (SIGSTOP a holder past its TTL), kill
-    /// (SIGKILL a holder); partition, latency, cut and restart are not implemented yet
+    /// (SIGKILL a holder); through a TCP proxy in front of the URL's host:port: partition
+    /// (blackhole past the TTL), latency (TTL/4 each way, past the TTL), cut (the next reply is
+    /// never delivered), reset (every connection gets a RST); restart (SIGKILL and restart the
+    /// server; needs --servers)
     #[arg(long, value_name = "LIST", default_value = "pause,kill")]
     pub faults: String,
+
+    /// Start the backend's servers for the run (instead of --url) so that it can restart them:
+    /// redis (a private redis-server with an fsynced append-only file)
+    #[arg(long, value_name = "KIND")]
+    pub servers: Option<String>,
 
     /// Expected-unsafe scenario "split-brain": even-numbered clients lock on this second URL, so
     /// two holders at once are expected; exit 0 only if the checker catches them

@@ -70,7 +70,7 @@ async fn main() -> ExitCode {
 
 async fn dispatch(cli: Cli) -> Result<u8, Failure> {
     let key = match cli.command {
-        Command::Torture(args) => return torture::torture(url_or_default(cli.url)?, args).await,
+        Command::Torture(args) => return torture::torture(cli.url, args).await,
         Command::TortureClient(args) => {
             return torture::client(url_or_default(cli.url)?, args).await;
         }
@@ -92,7 +92,7 @@ async fn dispatch(cli: Cli) -> Result<u8, Failure> {
 }
 
 /// `--url`, or the embedded default.
-fn url_or_default(url: Option<String>) -> Result<String, Failure> {
+pub(crate) fn url_or_default(url: Option<String>) -> Result<String, Failure> {
     Ok(match url {
         Some(url) if !url.is_empty() => url,
         _ => locksmith::default_url()?,

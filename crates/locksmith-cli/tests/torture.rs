@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{file_url, locksmith, memory_url, output};
+use common::{bare, file_url, locksmith, memory_url, output};
 
 #[tokio::test]
 async fn a_short_torture_on_file_injects_pause_and_kill_and_finds_no_violation() {
@@ -62,7 +62,7 @@ async fn a_short_torture_on_file_injects_pause_and_kill_and_finds_no_violation()
 }
 
 #[tokio::test]
-async fn torture_refuses_in_process_backends_unimplemented_faults_and_empty_runs() {
+async fn torture_refuses_in_process_backends_and_network_faults_without_a_host_port() {
     let out = output(locksmith(&memory_url("torture")).args(["torture", "--duration", "1s"])).await;
     out.expect_code(64);
     assert!(out.stderr.contains("inside one process"), "{out:#?}");
@@ -73,8 +73,7 @@ async fn torture_refuses_in_process_backends_unimplemented_faults_and_empty_runs
             .await;
     out.expect_code(64);
     assert!(
-        out.stderr
-            .contains("partition fault is not implemented yet"),
+        out.stderr.contains("--faults partition") && out.stderr.contains("one host:port"),
         "{out:#?}"
     );
 }
@@ -120,4 +119,52 @@ async fn the_expected_unsafe_split_brain_scenario_is_caught_by_the_checker() {
         !kinds.iter().any(|k| k == "stale_write_accepted"),
         "{kinds:?}"
     );
+}
+
+/// The kinds of the findings in a run's findings.json, and the faults injected.
+fn findings(out_dir: &std::path::Path) -> (Vec<String>, Vec<String>) {
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out_dir.join("findings.json")).unwrap()).unwrap();
+    let list = |k: &str, f: &str| -> Vec<String> {
+        json["findings"][k]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x[f].as_str().unwrap().to_owned())
+            .collect()
+    };
+    (list("findings", "kind"), list("faults", "fault"))
+}
+
+#[tokio::test]
+async fn network_faults_and_a_restart_on_a_private_redis_find_no_violation() {
+    // The run starts its own redis-server, puts the fault proxy in front of it, and restarts
+    // it (append-only file, fsynced: the locks and the token counter survive).
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("out");
+    let out = output(
+        bare()
+            .args(["torture", "--servers", "redis", "--duration", "16s"])
+            .args([
+                "--ttl",
+                "1s",
+                "--faults",
+                "partition,cut,reset,latency,restart",
+            ])
+            .arg("--out")
+            .arg(&out_dir),
+    )
+    .await;
+    out.expect_code(0);
+    assert!(out.stdout.contains("## Violations: 0"), "{out:#?}");
+    let (kinds, faults) = findings(&out_dir);
+    for f in ["partition", "cut", "reset", "latency", "restart"] {
+        assert!(
+            faults.iter().any(|x| x == f),
+            "{f} not injected: {faults:?}"
+        );
+    }
+    for k in ["overlap_in_valid_leases", "stale_write_accepted"] {
+        assert!(!kinds.iter().any(|x| x == k), "{k}: {kinds:?}");
+    }
 }

@@ -23,7 +23,8 @@
 //!   working).
 //!
 //! And for every fault that hit a holder: the **time to recovery**, from the fault until
-//! another client was granted the victim's key.
+//! another client was granted the victim's key; for a fault that hit every client (network,
+//! server restart): from its start until the first grant after it healed.
 
 use std::collections::HashMap;
 
@@ -574,6 +575,17 @@ fn check_tokens(out: &mut Findings) {
 fn recoveries(out: &mut Findings) {
     for f in &mut out.faults {
         let (Some(key), Some(victim)) = (&f.key, f.victim) else {
+            // A fault that hit every client (network, server): from its start until the
+            // first grant of any key after it healed.
+            if f.victim.is_none() {
+                let healed = f.end.unwrap_or(f.start);
+                f.recovery_ns = out
+                    .holds
+                    .iter()
+                    .filter(|h| h.start > healed)
+                    .map(|h| h.start - f.start)
+                    .min();
+            }
             continue;
         };
         f.recovery_ns = out

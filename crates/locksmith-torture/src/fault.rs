@@ -16,18 +16,21 @@ pub enum Fault {
     Latency,
     /// Cut a connection after a request and before its reply (fault proxy).
     Cut,
+    /// Reset every open connection between clients and the backend (fault proxy).
+    Reset,
     /// Kill and restart a backend server the run started itself.
     Restart,
 }
 
 impl Fault {
     /// Every fault, in the order `--faults` documents them.
-    pub const ALL: [Fault; 6] = [
+    pub const ALL: [Fault; 7] = [
         Fault::Pause,
         Fault::Kill,
         Fault::Partition,
         Fault::Latency,
         Fault::Cut,
+        Fault::Reset,
         Fault::Restart,
     ];
 
@@ -39,14 +42,22 @@ impl Fault {
             Fault::Partition => "partition",
             Fault::Latency => "latency",
             Fault::Cut => "cut",
+            Fault::Reset => "reset",
             Fault::Restart => "restart",
         }
     }
 
-    /// Whether this build can inject it. The proxy and server faults need a networked backend
-    /// started by the run, which has not landed yet.
-    pub fn implemented(self) -> bool {
-        matches!(self, Fault::Pause | Fault::Kill)
+    /// Whether it goes through the TCP fault proxy (so the URL must name one `host:port`).
+    pub fn needs_proxy(self) -> bool {
+        matches!(
+            self,
+            Fault::Partition | Fault::Latency | Fault::Cut | Fault::Reset
+        )
+    }
+
+    /// Whether it needs a server the run started itself (`--servers`).
+    pub fn needs_own_server(self) -> bool {
+        matches!(self, Fault::Restart)
     }
 }
 
@@ -66,16 +77,10 @@ impl FromStr for Fault {
             .find(|f| f.name() == s)
             .ok_or_else(|| {
                 format!(
-                    "unknown fault {s:?}; expected pause, kill, partition, latency, cut or restart"
+                    "unknown fault {s:?}; expected pause, kill, partition, latency, cut, reset or \
+                     restart"
                 )
             })?;
-        if !fault.implemented() {
-            return Err(format!(
-                "the {s} fault is not implemented yet: it needs the TCP fault proxy \
-                 (locksmith_testkit::proxy) between the clients and a networked backend, and no \
-                 networked backend has landed; pause and kill work today"
-            ));
-        }
         Ok(fault)
     }
 }
@@ -100,7 +105,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn lists_parse_and_unimplemented_faults_say_so() {
+    fn lists_parse_and_unknown_faults_say_so() {
         assert_eq!(
             parse_list("pause,kill,pause").unwrap(),
             [Fault::Pause, Fault::Kill]
@@ -111,9 +116,8 @@ mod tests {
                 .unwrap_err()
                 .contains("unknown fault \"bogus\"")
         );
-        for f in ["partition", "latency", "cut", "restart"] {
-            let e = parse_list(f).unwrap_err();
-            assert!(e.contains("not implemented yet"), "{e}");
-        }
+        let all = parse_list("pause,kill,partition,latency,cut,reset,restart").unwrap();
+        assert_eq!(all, Fault::ALL);
+        assert!(all.iter().filter(|f| f.needs_proxy()).count() == 4);
     }
 }

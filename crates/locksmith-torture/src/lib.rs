@@ -12,8 +12,12 @@
 //!   resource judged them), faults.
 //! - **Faults** ([`fault`], [`orchestrator`]): `pause` SIGSTOPs a current holder for longer
 //!   than its TTL, then SIGCONTs it; `kill` SIGKILLs a holder and starts a replacement client.
-//!   `partition`, `latency`, `cut` and `restart` are refused as not implemented yet: they need
-//!   the TCP fault proxy between the clients and a networked backend the run starts itself.
+//!   `partition` (blackhole), `latency`, `cut` (after a request, before its reply) and `reset`
+//!   go through a TCP fault proxy ([`locksmith_testkit::proxy::FaultProxy`]) the run puts
+//!   between the clients and the backend (the URL's `host:port` is rewritten to the proxy's),
+//!   and hit every client at once; partition and latency last longer than the TTL. `restart`
+//!   SIGKILLs and restarts a server the run started itself (`--servers redis`: a private
+//!   `redis-server` with an fsynced append-only file) ([`network`]).
 //! - **Checker** ([`checker`]): overlapping holds inside valid leases, notification lag, token
 //!   order, stale writes accepted by the fenced register (violations), overlaps after an
 //!   expired lease, lost updates on the unfenced register, stale writes rejected
@@ -43,6 +47,7 @@ pub mod client;
 pub mod clock;
 pub mod fault;
 pub mod history;
+pub mod network;
 pub mod orchestrator;
 pub mod report;
 pub mod resource;

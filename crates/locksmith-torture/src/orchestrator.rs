@@ -12,14 +12,19 @@ use std::time::{Duration, Instant};
 use crate::checker::{CheckOptions, FindingKind, Findings, check};
 use crate::fault::Fault;
 use crate::history::{Event, HistoryWriter, Kind, Phase, merge, read_history};
+use crate::network::{OwnServers, Servers, latency_for, proxy_for};
 use crate::report::Summary;
 use crate::resource::ResourceServer;
 
 /// A torture run's settings.
 #[derive(Clone, Debug)]
 pub struct TortureConfig {
-    /// The backend URL (any URL `locksmith::open` accepts that other processes can share).
+    /// The backend URL (any URL `locksmith::open` accepts that other processes can share);
+    /// unused when [`TortureConfig::servers`] is set.
     pub url: String,
+    /// Servers the run starts itself (and may kill and restart: the `restart` fault); the
+    /// clients then use their URL.
+    pub servers: Option<Servers>,
     /// How long the clients contend.
     pub duration: Duration,
     /// How many client processes contend at a time.
@@ -119,6 +124,10 @@ impl Proc {
 
 struct Run<'a> {
     cfg: &'a TortureConfig,
+    /// The URL the clients use (through the fault proxy, when there is one).
+    client_url: String,
+    proxy: Option<locksmith_testkit::proxy::FaultProxy>,
+    own: Option<OwnServers>,
     keys: Vec<String>,
     socket: PathBuf,
     procs: Vec<Proc>,
@@ -132,7 +141,7 @@ impl Run<'_> {
     fn url_of(&self, id: u32) -> &str {
         match &self.cfg.split_brain {
             Some(other) if id.is_multiple_of(2) => other,
-            _ => &self.cfg.url,
+            _ => &self.client_url,
         }
     }
 
@@ -246,7 +255,54 @@ impl Run<'_> {
         });
     }
 
+    fn log_global(&self, fault: Fault, phase: Phase) {
+        self.faults.log(Kind::Fault {
+            fault: fault.name().to_owned(),
+            phase,
+            victim: None,
+            key: None,
+            token: None,
+        });
+    }
+
+    /// A fault that hits every client at once: through the proxy, or on the server.
+    async fn inject_global(&mut self, fault: Fault) {
+        let length = pause_length(self.cfg.ttl);
+        self.log_global(fault, Phase::Start);
+        match (fault, &self.proxy, &mut self.own) {
+            (Fault::Partition, Some(p), _) => {
+                p.blackhole(true);
+                tokio::time::sleep(length).await;
+                p.blackhole(false);
+            }
+            (Fault::Latency, Some(p), _) => {
+                p.set_delay(latency_for(self.cfg.ttl));
+                tokio::time::sleep(length).await;
+                p.set_delay(Duration::ZERO);
+            }
+            (Fault::Cut, Some(p), _) => p.cut_next_reply(),
+            (Fault::Reset, Some(p), _) => p.reset_all(),
+            (Fault::Restart, _, own @ Some(_)) => {
+                // Off the runtime (it waits for the port), which keeps serving the proxy.
+                let mut servers = own.take().expect("matched Some");
+                let servers = tokio::task::spawn_blocking(move || {
+                    servers.restart();
+                    servers
+                })
+                .await
+                .expect("the server restart panicked");
+                *own = Some(servers);
+            }
+            (other, ..) => unreachable!("{other} is checked against the setup before the run"),
+        }
+        self.log_global(fault, Phase::End);
+    }
+
     async fn inject(&mut self, fault: Fault, turn: usize) -> io::Result<()> {
+        if fault.needs_proxy() || fault.needs_own_server() {
+            self.inject_global(fault).await;
+            return Ok(());
+        }
         let Some(i) = self.stop_a_holder(turn).await else {
             eprintln!("locksmith torture: no holder found for a {fault} fault; skipped");
             return Ok(());
@@ -286,7 +342,31 @@ pub fn pause_length(ttl: Duration) -> Duration {
 /// Not cancel-safe: dropping it midway leaves clients running until this process exits (they
 /// die with it).
 pub async fn run(cfg: &TortureConfig) -> Result<Outcome, String> {
-    let locker = locksmith::open(&cfg.url).map_err(|e| e.to_string())?;
+    if cfg.servers.is_none()
+        && let Some(f) = cfg.faults.iter().find(|f| f.needs_own_server())
+    {
+        return Err(format!(
+            "the {f} fault kills and restarts a server the run started itself: add --servers"
+        ));
+    }
+    let own = match cfg.servers {
+        Some(kind) => Some(
+            tokio::task::spawn_blocking(move || OwnServers::start(kind))
+                .await
+                .map_err(|e| format!("cannot start the {kind:?} servers: {e}"))?,
+        ),
+        None => None,
+    };
+    let url = own
+        .as_ref()
+        .map_or_else(|| cfg.url.clone(), OwnServers::url);
+    let (proxy, client_url) = if cfg.faults.iter().any(|f| f.needs_proxy()) {
+        let (p, via) = proxy_for(&url).await?;
+        (Some(p), via)
+    } else {
+        (None, url.clone())
+    };
+    let locker = locksmith::open(&url).map_err(|e| e.to_string())?;
     if let Some(other) = &cfg.split_brain {
         locksmith::open(other).map_err(|e| e.to_string())?;
     }
@@ -315,6 +395,16 @@ pub async fn run(cfg: &TortureConfig) -> Result<Outcome, String> {
     for stale in [&resource_log, &fault_log] {
         let _ = std::fs::remove_file(stale);
     }
+    // Histories of an earlier run in the same folder would be merged into this one's.
+    if let Ok(dir) = std::fs::read_dir(&cfg.out) {
+        for entry in dir.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with("client-") && name.ends_with(".jsonl") {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
     let server = ResourceServer::start(
         &socket,
         HistoryWriter::create(&resource_log, 0).map_err(|e| io("resource log", e))?,
@@ -323,6 +413,9 @@ pub async fn run(cfg: &TortureConfig) -> Result<Outcome, String> {
     let start = Instant::now();
     let mut run = Run {
         cfg,
+        client_url,
+        proxy,
+        own,
         keys: (0..cfg.keys).map(|k| format!("torture-{k}")).collect(),
         socket,
         procs: Vec::new(),
@@ -388,7 +481,9 @@ pub async fn run(cfg: &TortureConfig) -> Result<Outcome, String> {
     }
     let events = merge(histories);
     let findings = check(&events, CheckOptions::default());
-    let backend = cfg.url.split("://").next().unwrap_or("?").to_owned();
+    drop(run.proxy.take());
+    drop(run.own.take());
+    let backend = url.split("://").next().unwrap_or("?").to_owned();
     let summary = Summary::new(&backend, &cfg.faults, &findings, caps.lease_model);
     let outcome = Outcome {
         findings,

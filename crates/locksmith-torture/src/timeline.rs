@@ -72,6 +72,24 @@ pub fn draw(path: &Path, findings: &Findings, origin: u64, title: &str) -> Resul
         .draw()
         .map_err(err)?;
 
+    // Faults that hit every client (network, server): a band across all rows.
+    for f in findings.faults.iter().filter(|f| f.victim.is_none()) {
+        let (x0, x1) = (secs(f.start), secs(f.end.unwrap_or(f.start)));
+        let (top, bottom) = (rows - 0.5, -0.5);
+        chart
+            .draw_series([Rectangle::new(
+                [(x0, bottom), (x1.max(x0 + end / 400.0), top)],
+                RED.mix(0.12).filled(),
+            )])
+            .map_err(err)?;
+        chart
+            .draw_series([Text::new(
+                f.fault.clone(),
+                (x0, top - 0.05),
+                ("sans-serif", 11),
+            )])
+            .map_err(err)?;
+    }
     for f in &findings.faults {
         let Some(v) = f.victim else { continue };
         let y = row(v);

@@ -1,0 +1,158 @@
+//! The network side of a run: the TCP fault proxy between the clients and the backend, and
+//! the servers a run starts itself (`--servers`), which it may kill and restart.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::str::FromStr;
+use std::time::Duration;
+
+use locksmith_testkit::proxy::FaultProxy;
+use locksmith_testkit::servers::redis::RedisServer;
+
+/// The servers a run can start itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Servers {
+    /// One private `redis-server` (Debian package `redis-server`) with an append-only file
+    /// synced on every write, so that a `restart` keeps the locks and the token counter.
+    Redis,
+}
+
+impl FromStr for Servers {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim() {
+            "redis" => Ok(Servers::Redis),
+            other => Err(format!("unknown server kind {other:?}; expected redis")),
+        }
+    }
+}
+
+/// Servers started by the run; stopped when dropped.
+#[derive(Debug)]
+pub enum OwnServers {
+    /// One Redis server.
+    Redis(RedisServer),
+}
+
+impl OwnServers {
+    /// Starts the servers (blocking: waits until they listen).
+    ///
+    /// # Panics
+    /// When the server binary is missing (with the Debian package to install) or the server
+    /// does not come up.
+    pub fn start(kind: Servers) -> Self {
+        match kind {
+            Servers::Redis => OwnServers::Redis(RedisServer::start_with(&[
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+            ])),
+        }
+    }
+
+    /// The URL clients use to reach the servers directly.
+    pub fn url(&self) -> String {
+        match self {
+            OwnServers::Redis(s) => s.url(),
+        }
+    }
+
+    /// Kills the server with SIGKILL and starts it again on the same port and data folder.
+    pub fn restart(&mut self) {
+        match self {
+            OwnServers::Redis(s) => s.restart(),
+        }
+    }
+}
+
+/// Splits `url` into what comes before its `host:port`, the `host:port`, and what follows.
+fn authority(url: &str) -> Option<(usize, usize)> {
+    let start = url.find("://")? + 3;
+    let rest = &url[start..];
+    let end = start + rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let host_start = url[start..end]
+        .rfind('@')
+        .map_or(start, |at| start + at + 1);
+    Some((host_start, end))
+}
+
+/// The URL with its `host:port` replaced by `proxy`, and the address it named.
+///
+/// # Errors
+/// When the URL does not name exactly one `host:port` (file://, memory://, a node list),
+/// or the host does not resolve.
+pub fn through_proxy(url: &str, proxy: SocketAddr) -> Result<String, String> {
+    let masked = locksmith::mask_url(url);
+    let (a, b) = authority(url)
+        .ok_or_else(|| format!("{masked}: the network faults need a URL naming one host:port"))?;
+    let hostport = &url[a..b];
+    if hostport.is_empty() || hostport.contains(',') || !hostport.contains(':') {
+        return Err(format!(
+            "{masked}: the network faults (partition, latency, cut, reset) put a proxy in \
+             front of one server, so the URL must name exactly one host:port"
+        ));
+    }
+    Ok(format!("{}{proxy}{}", &url[..a], &url[b..]))
+}
+
+/// The address the URL's `host:port` names.
+///
+/// # Errors
+/// As [`through_proxy`].
+pub fn target(url: &str) -> Result<SocketAddr, String> {
+    let masked = locksmith::mask_url(url);
+    let (a, b) = authority(url)
+        .ok_or_else(|| format!("{masked}: the network faults need a URL naming one host:port"))?;
+    url[a..b]
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut it| it.next())
+        .ok_or_else(|| format!("{masked}: cannot resolve {}", &url[a..b]))
+}
+
+/// Starts a proxy in front of the URL's server; returns it and the URL clients use.
+///
+/// # Errors
+/// As [`through_proxy`], or when no loopback port can be bound.
+///
+/// # Cancel safety
+/// Cancel-safe: nothing is left behind but a dropped proxy.
+pub async fn proxy_for(url: &str) -> Result<(FaultProxy, String), String> {
+    let addr = target(url)?;
+    let proxy = FaultProxy::start(addr)
+        .await
+        .map_err(|e| format!("cannot start the fault proxy: {e}"))?;
+    let via = through_proxy(url, proxy.addr())?;
+    Ok((proxy, via))
+}
+
+/// How much latency the `latency` fault adds to every chunk, each way.
+pub fn latency_for(ttl: Duration) -> Duration {
+    ttl / 4
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_rewritten_to_the_proxy() {
+        let p: SocketAddr = "127.0.0.1:4000".parse().unwrap();
+        assert_eq!(
+            through_proxy("redis://127.0.0.1:6379", p).unwrap(),
+            "redis://127.0.0.1:4000"
+        );
+        assert_eq!(
+            through_proxy("postgres://u:p@db.example:5432/x?sslmode=disable", p).unwrap(),
+            "postgres://u:p@127.0.0.1:4000/x?sslmode=disable"
+        );
+        assert!(through_proxy("file:///tmp/x", p).is_err());
+        assert!(through_proxy("redlock://a:1,b:2,c:3", p).is_err());
+        assert!(through_proxy("redis://nohostport", p).is_err());
+        assert_eq!(
+            target("redis://127.0.0.1:6379/0").unwrap(),
+            "127.0.0.1:6379".parse().unwrap()
+        );
+    }
+}

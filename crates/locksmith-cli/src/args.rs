@@ -162,6 +162,13 @@ pub struct TortureArgs {
     #[arg(long, value_name = "URL2")]
     pub split_brain: Option<String>,
 
+    /// Expected-unsafe scenario "pause-past-ttl": one client stops itself between reading the
+    /// registers and writing them back, for longer than the TTL; exit 0 only if the checker
+    /// shows overlaps after expiry and lost updates on the unfenced register while the fenced
+    /// one rejected the stale writes (needs a TTL-lease backend)
+    #[arg(long)]
+    pub pause_past_ttl: bool,
+
     /// Folder for the histories, report.md, findings.json and timeline.svg [default: a new
     /// folder in the temp folder]
     #[arg(long, value_name = "DIR")]
@@ -189,6 +196,9 @@ pub struct TortureClientArgs {
     /// How long to run
     #[arg(long, value_parser = duration::parse)]
     pub run_for: Duration,
+    /// Stop itself between a read and its write at most this often (pause-past-ttl scenario)
+    #[arg(long, value_parser = duration::parse)]
+    pub stall_every: Option<Duration>,
 }
 
 #[cfg(test)]

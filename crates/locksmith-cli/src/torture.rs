@@ -48,7 +48,14 @@ pub(crate) async fn torture(url: Option<String>, args: TortureArgs) -> Result<u8
         out: out.clone(),
         client_command: (exe, vec!["torture-client".into()]),
         split_brain: args.split_brain,
+        pause_past_ttl: args.pause_past_ttl,
     };
+    if cfg.pause_past_ttl && cfg.split_brain.is_some() {
+        return Err(Failure::new(
+            exit::USAGE,
+            "--pause-past-ttl and --split-brain are separate scenarios: give one",
+        ));
+    }
     // A bad URL, or one other processes cannot share, is bad input; anything else that stops
     // the run is the environment's fault.
     if let Some(other) = &cfg.split_brain {
@@ -98,6 +105,7 @@ pub(crate) async fn client(url: String, args: TortureClientArgs) -> Result<u8, F
         resource: args.resource,
         history: args.history,
         run_for: args.run_for,
+        stall_every: args.stall_every,
     };
     locksmith_torture::client_main(cfg)
         .await

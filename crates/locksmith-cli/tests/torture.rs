@@ -168,3 +168,37 @@ async fn network_faults_and_a_restart_on_a_private_redis_find_no_violation() {
         assert!(!kinds.iter().any(|x| x == k), "{k}: {kinds:?}");
     }
 }
+
+#[tokio::test]
+async fn the_expected_unsafe_pause_past_ttl_scenario_on_redis_is_caught_and_fencing_holds() {
+    // A client stops between reading and writing for longer than its TTL: another takes the
+    // key, so holds overlap after expiry and the unfenced register loses updates, while the
+    // fenced one rejects the stale writes. The run passes only if the checker shows all that.
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("out");
+    let out = output(
+        bare()
+            .args(["torture", "--servers", "redis", "--duration", "10s"])
+            .args(["--ttl", "1s", "--pause-past-ttl"])
+            .arg("--out")
+            .arg(&out_dir),
+    )
+    .await;
+    out.expect_code(0);
+    assert!(
+        out.stdout.contains("pause-past-ttl") && out.stdout.contains(": caught."),
+        "{out:#?}"
+    );
+    let (kinds, faults) = findings(&out_dir);
+    assert!(faults.iter().any(|f| f == "pause"), "{faults:?}");
+    for k in [
+        "overlap_after_expiry",
+        "lost_update_unfenced",
+        "stale_write_rejected",
+    ] {
+        assert!(kinds.iter().any(|x| x == k), "{k} missing: {kinds:?}");
+    }
+    for k in ["overlap_in_valid_leases", "stale_write_accepted"] {
+        assert!(!kinds.iter().any(|x| x == k), "{k}: {kinds:?}");
+    }
+}

@@ -169,6 +169,11 @@ impl HistoryWriter {
         })
     }
 
+    /// The client id events are stamped with.
+    pub fn client(&self) -> u32 {
+        self.client
+    }
+
     /// Records `kind` now.
     pub fn log(&self, kind: Kind) {
         self.log_at(now_ns(), kind);

@@ -26,6 +26,11 @@
 //!   even-numbered client locks on a second URL, so real processes really overlap; the run
 //!   passes only if the checker catches overlaps inside valid leases. It shows the checker
 //!   catching what it claims to on live processes, not only on hand-made histories.
+//! - **Expected-unsafe scenario** `pause-past-ttl` ([`TortureConfig::pause_past_ttl`]):
+//!   client 1 stops itself (SIGSTOP) between reading the registers and writing them back, for
+//!   longer than the TTL, as a GC pause would. On a TTL-lease backend another client takes the
+//!   key meanwhile; the run passes only if the checker shows overlaps after expiry and lost
+//!   updates on the unfenced register while the fenced register rejected every stale write.
 //! - **Report** ([`report`]): a table per backend × fault, the findings, and `findings.json`,
 //!   written to the output folder with the histories.
 //!

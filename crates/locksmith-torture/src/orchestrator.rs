@@ -44,6 +44,13 @@ pub struct TortureConfig {
     /// second URL instead, so two holders at once are expected, and the run passes only if
     /// the checker catches overlaps inside valid leases.
     pub split_brain: Option<String>,
+    /// The expected-unsafe **pause-past-ttl** scenario: client 1 stops itself (SIGSTOP) from
+    /// time to time between reading the registers and writing them back, and is resumed after
+    /// longer than the TTL (`--faults` is not used). On a TTL-lease backend its lease expires
+    /// meanwhile and another client takes the key: the run passes only if the checker shows
+    /// overlaps after expiry and lost updates on the unfenced register, while the fenced
+    /// register rejected the stale writes and nothing locksmith promises against happened.
+    pub pause_past_ttl: bool,
 }
 
 /// What a run produced.
@@ -68,13 +75,24 @@ impl Outcome {
             && self.client_failures.is_empty()
             && match self.expected_unsafe {
                 None => self.findings.violations().next().is_none(),
+                Some(PAUSE_PAST_TTL) => {
+                    self.findings.violations().next().is_none()
+                        && self.findings.count(FindingKind::OverlapAfterExpiry) > 0
+                        && self.findings.count(FindingKind::LostUpdateUnfenced) > 0
+                        && self.findings.count(FindingKind::StaleWriteRejected) > 0
+                }
                 Some(_) => self.findings.count(FindingKind::OverlapInValidLeases) > 0,
             }
     }
 }
 
+/// The name of the pause-past-ttl scenario.
+pub const PAUSE_PAST_TTL: &str = "pause-past-ttl";
+
 struct Proc {
     id: u32,
+    /// It stopped itself (pause-past-ttl scenario) and waits for SIGCONT.
+    stalled: bool,
     child: Child,
     history: PathBuf,
     offset: u64,
@@ -101,6 +119,11 @@ impl Proc {
             if let Ok(e) = serde_json::from_str::<Event>(&line) {
                 match e.kind {
                     Kind::AcquireOk { key, token, .. } => self.holding = Some((key, token)),
+                    Kind::Fault {
+                        phase: Phase::Start,
+                        victim: Some(v),
+                        ..
+                    } if v == self.id => self.stalled = true,
                     Kind::Release { token, .. } | Kind::Lost { token, .. }
                         if self.holding.as_ref().is_some_and(|h| h.1 == token) =>
                     {
@@ -165,6 +188,12 @@ impl Run<'_> {
             .arg(&history)
             .arg("--run-for")
             .arg(format!("{}ms", run_for.as_millis()))
+            .args(
+                (self.cfg.pause_past_ttl && id == 1)
+                    .then(|| ["--stall-every".to_owned(), "2s".to_owned()])
+                    .into_iter()
+                    .flatten(),
+            )
             .env("LOCKSMITH_URL", self.url_of(id))
             .stdin(Stdio::null())
             .stdout(Stdio::null());
@@ -195,6 +224,7 @@ impl Run<'_> {
             history,
             offset: 0,
             holding: None,
+            stalled: false,
             done: false,
         });
         Ok(())
@@ -253,6 +283,22 @@ impl Run<'_> {
             key: p.holding.as_ref().map(|h| h.0.clone()),
             token: p.holding.as_ref().map(|h| h.1),
         });
+    }
+
+    /// Resumes a client that stopped itself, after longer than the TTL (pause-past-ttl).
+    async fn resume_stalled(&mut self) {
+        for i in 0..self.procs.len() {
+            if self.procs[i].done {
+                continue;
+            }
+            self.procs[i].refresh();
+            if !std::mem::take(&mut self.procs[i].stalled) {
+                continue;
+            }
+            tokio::time::sleep(pause_length(self.cfg.ttl)).await;
+            self.log_fault("pause", Phase::End, i);
+            self.procs[i].signal(libc::SIGCONT);
+        }
     }
 
     fn log_global(&self, fault: Fault, phase: Phase) {
@@ -433,7 +479,14 @@ pub async fn run(cfg: &TortureConfig) -> Result<Outcome, String> {
     let settle = (cfg.ttl / 2).max(Duration::from_secs(1));
     tokio::time::sleep(warmup).await;
     let mut turn = 0;
-    while !cfg.faults.is_empty() && Instant::now() + pause_length(cfg.ttl) + settle < run.until {
+    while cfg.pause_past_ttl && Instant::now() < run.until {
+        run.resume_stalled().await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    while !cfg.pause_past_ttl
+        && !cfg.faults.is_empty()
+        && Instant::now() + pause_length(cfg.ttl) + settle < run.until
+    {
         let fault = cfg.faults[turn % cfg.faults.len()];
         run.inject(fault, turn)
             .await
@@ -447,6 +500,7 @@ pub async fn run(cfg: &TortureConfig) -> Result<Outcome, String> {
     let give_up = run.until + grace;
     loop {
         run.reap();
+        run.resume_stalled().await;
         if run.procs.iter().all(|p| p.done) {
             break;
         }
@@ -482,14 +536,24 @@ pub async fn run(cfg: &TortureConfig) -> Result<Outcome, String> {
     let events = merge(histories);
     let findings = check(&events, CheckOptions::default());
     drop(run.proxy.take());
+    // The scenario's only fault is its self-inflicted pause.
+    let faults_run: &[Fault] = if cfg.pause_past_ttl {
+        &[Fault::Pause]
+    } else {
+        &cfg.faults
+    };
     drop(run.own.take());
     let backend = url.split("://").next().unwrap_or("?").to_owned();
-    let summary = Summary::new(&backend, &cfg.faults, &findings, caps.lease_model);
+    let summary = Summary::new(&backend, faults_run, &findings, caps.lease_model);
     let outcome = Outcome {
         findings,
         summary,
         client_failures: run.failures,
-        expected_unsafe: cfg.split_brain.as_ref().map(|_| "split-brain"),
+        expected_unsafe: if cfg.pause_past_ttl {
+            Some(PAUSE_PAST_TTL)
+        } else {
+            cfg.split_brain.as_ref().map(|_| "split-brain")
+        },
     };
     crate::report::write(&cfg.out, &events, &outcome)
         .map_err(|e| io("cannot write the report", e))?;

@@ -159,7 +159,27 @@ pub fn render(outcome: &Outcome) -> String {
              overlap at all (any overlap counts as overlap-valid).\n\n",
         );
     }
-    if let Some(name) = outcome.expected_unsafe {
+    if outcome.expected_unsafe == Some(crate::orchestrator::PAUSE_PAST_TTL) {
+        let n = |k| f.count(k);
+        let _ = writeln!(
+            s,
+            "Expected-unsafe scenario **{}**: a client stops between reading and writing for \
+             longer than its TTL, so another client takes the key meanwhile; the run passes only \
+             if the checker catches it: {} overlap(s) after expiry, {} lost update(s) on the \
+             unfenced register (the damage), {} stale write(s) rejected and {} accepted by the \
+             fenced register (what fencing prevents): {}.\n",
+            crate::orchestrator::PAUSE_PAST_TTL,
+            n(FindingKind::OverlapAfterExpiry),
+            n(FindingKind::LostUpdateUnfenced),
+            n(FindingKind::StaleWriteRejected),
+            n(FindingKind::StaleWriteAccepted),
+            if outcome.passed() {
+                "caught"
+            } else {
+                "NOT caught"
+            }
+        );
+    } else if let Some(name) = outcome.expected_unsafe {
         let _ = writeln!(
             s,
             "Expected-unsafe scenario **{name}**: half the clients lock on another backend, so \

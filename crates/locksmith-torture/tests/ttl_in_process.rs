@@ -31,6 +31,7 @@ async fn clients_on_a_ttl_backend_record_deadlines_and_renewals_and_pass_the_che
             resource: server.path().to_owned(),
             history: dir.path().join(format!("client-{id}.jsonl")),
             run_for: Duration::from_millis(2500),
+            stall_every: None,
         };
         clients.push(tokio::spawn(client_main(cfg)));
     }

@@ -153,7 +153,8 @@ pub struct TortureArgs {
     pub faults: String,
 
     /// Start the backend's servers for the run (instead of --url) so that it can restart them:
-    /// redis (a private redis-server with an fsynced append-only file)
+    /// redis (a private redis-server with an fsynced append-only file; restartable), postgres,
+    /// mysql (MariaDB), etcd (one member)
     #[arg(long, value_name = "KIND")]
     pub servers: Option<String>,
 

@@ -14,6 +14,19 @@ pub enum Servers {
     /// One private `redis-server` (Debian package `redis-server`) with an append-only file
     /// synced on every write, so that a `restart` keeps the locks and the token counter.
     Redis,
+    /// The test process's private PostgreSQL cluster (Debian package `postgresql`).
+    Postgres,
+    /// The test process's private MariaDB server (Debian package `mariadb-server`), for mysql://.
+    Mysql,
+    /// A private one-member etcd cluster (Debian package `etcd-server`).
+    Etcd,
+}
+
+impl Servers {
+    /// Whether the run can kill and restart them (the `restart` fault).
+    pub fn restartable(self) -> bool {
+        matches!(self, Servers::Redis)
+    }
 }
 
 impl FromStr for Servers {
@@ -22,7 +35,12 @@ impl FromStr for Servers {
     fn from_str(s: &str) -> Result<Self, String> {
         match s.trim() {
             "redis" => Ok(Servers::Redis),
-            other => Err(format!("unknown server kind {other:?}; expected redis")),
+            "postgres" => Ok(Servers::Postgres),
+            "mysql" => Ok(Servers::Mysql),
+            "etcd" => Ok(Servers::Etcd),
+            other => Err(format!(
+                "unknown server kind {other:?}; expected redis, postgres, mysql or etcd"
+            )),
         }
     }
 }
@@ -32,6 +50,10 @@ impl FromStr for Servers {
 pub enum OwnServers {
     /// One Redis server.
     Redis(RedisServer),
+    /// A server started once per process (by the testkit) and stopped when it exits.
+    Shared(String),
+    /// An etcd cluster.
+    Etcd(locksmith_testkit::servers::etcd::EtcdCluster),
 }
 
 impl OwnServers {
@@ -48,6 +70,15 @@ impl OwnServers {
                 "--appendfsync",
                 "always",
             ])),
+            Servers::Postgres => {
+                OwnServers::Shared(locksmith_testkit::servers::postgres::postgres().url.clone())
+            }
+            Servers::Mysql => {
+                OwnServers::Shared(locksmith_testkit::servers::mariadb::mariadb().url.clone())
+            }
+            Servers::Etcd => {
+                OwnServers::Etcd(locksmith_testkit::servers::etcd::start_etcd_cluster(1))
+            }
         }
     }
 
@@ -55,13 +86,21 @@ impl OwnServers {
     pub fn url(&self) -> String {
         match self {
             OwnServers::Redis(s) => s.url(),
+            OwnServers::Shared(url) => url.clone(),
+            OwnServers::Etcd(c) => c.url(),
         }
     }
 
     /// Kills the server with SIGKILL and starts it again on the same port and data folder.
+    ///
+    /// # Panics
+    /// For servers that are not [`Servers::restartable`] (refused before the run).
     pub fn restart(&mut self) {
         match self {
             OwnServers::Redis(s) => s.restart(),
+            OwnServers::Shared(_) | OwnServers::Etcd(_) => {
+                unreachable!("restart is refused for these servers before the run")
+            }
         }
     }
 }

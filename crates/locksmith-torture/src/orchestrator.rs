@@ -395,14 +395,18 @@ pub async fn run(cfg: &TortureConfig) -> Result<Outcome, String> {
             "the {f} fault kills and restarts a server the run started itself: add --servers"
         ));
     }
-    let own = match cfg.servers {
-        Some(kind) => Some(
-            tokio::task::spawn_blocking(move || OwnServers::start(kind))
-                .await
-                .map_err(|e| format!("cannot start the {kind:?} servers: {e}"))?,
-        ),
-        None => None,
-    };
+    if let Some(kind) = cfg.servers
+        && !kind.restartable()
+        && cfg.faults.contains(&Fault::Restart)
+    {
+        return Err(format!(
+            "the restart fault is implemented for --servers redis only, not {kind:?} yet"
+        ));
+    }
+    // On this thread, not a blocking-pool one: a server started with a parent-death signal
+    // dies when the thread that forked it ends, and pool threads end when idle. Nothing else
+    // runs yet, so blocking the runtime here costs nothing.
+    let own = cfg.servers.map(OwnServers::start);
     let url = own
         .as_ref()
         .map_or_else(|| cfg.url.clone(), OwnServers::url);

@@ -49,7 +49,8 @@ torture_dir="$(mktemp -d)"
 rm -rf "$torture_dir"
 # Every landed networked backend, on private servers the run starts itself, with the fault proxy
 # in front of them (partition, latency, cut, reset) besides pause and kill; redis also restarts
-# its server (fsynced append-only file). MySQL skips reset and cut: a reset connection frees its
+# its server (fsynced append-only file), and redlock a minority, then a majority, of its five
+# nodes (the proxy fronts one host:port, so redlock gets no network faults yet). MySQL skips reset and cut: a reset connection frees its
 # GET_LOCK at once while the holder hears only at its next health check (up to 2 s), and the
 # checker rightly counts that overlap (see the torture crate docs, "Known findings").
 torture() {
@@ -63,6 +64,7 @@ torture() {
 }
 torture "redis, all faults" --servers redis --duration 25s --faults pause,kill,partition,latency,cut,reset,restart
 torture "redis, expected-unsafe pause-past-ttl" --servers redis --duration 10s --pause-past-ttl
+torture "redlock, 5 nodes, minority and majority restarts" --servers redlock --duration 20s --faults pause,kill,restart
 torture "postgres" --servers postgres --duration 20s --faults pause,kill,partition,latency,cut,reset
 torture "mysql" --servers mysql --duration 20s --faults pause,kill,partition,latency
 torture "etcd" --servers etcd --duration 20s --faults pause,kill,partition,latency,cut,reset

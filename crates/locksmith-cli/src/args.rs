@@ -153,7 +153,8 @@ pub struct TortureArgs {
     pub faults: String,
 
     /// Start the backend's servers for the run (instead of --url) so that it can restart them:
-    /// redis (a private redis-server with an fsynced append-only file; restartable), postgres,
+    /// redis (a private redis-server with an fsynced append-only file; restartable), redlock
+    /// (five of them; restart takes down a minority, then a majority), postgres,
     /// mysql (MariaDB), etcd (one member)
     #[arg(long, value_name = "KIND")]
     pub servers: Option<String>,

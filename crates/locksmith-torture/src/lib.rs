@@ -17,7 +17,9 @@
 //!   between the clients and the backend (the URL's `host:port` is rewritten to the proxy's),
 //!   and hit every client at once; partition and latency last longer than the TTL. `restart`
 //!   SIGKILLs and restarts a server the run started itself (`--servers redis`: a private
-//!   `redis-server` with an fsynced append-only file) ([`network`]). `--servers postgres`,
+//!   `redis-server` with an fsynced append-only file) ([`network`]). `--servers redlock`
+//!   starts five such servers, and its `restart` kills a minority (2), then on the next turn a
+//!   majority (3), for longer than the TTL before starting them again. `--servers postgres`,
 //!   `mysql` and `etcd` start the testkit's private servers (not restartable yet).
 //! - **Checker** ([`checker`]): overlapping holds inside valid leases, notification lag, token
 //!   order, stale writes accepted by the fenced register (violations), overlaps after an

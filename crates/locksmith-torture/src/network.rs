@@ -14,6 +14,10 @@ pub enum Servers {
     /// One private `redis-server` (Debian package `redis-server`) with an append-only file
     /// synced on every write, so that a `restart` keeps the locks and the token counter.
     Redis,
+    /// Five private `redis-server`s (fsynced append-only files) for `redlock://`; a `restart`
+    /// kills a minority (2) or, on the next turn, a majority (3) of them for longer than the
+    /// TTL, then starts them again.
+    Redlock,
     /// The test process's private PostgreSQL cluster (Debian package `postgresql`).
     Postgres,
     /// The test process's private MariaDB server (Debian package `mariadb-server`), for mysql://.
@@ -25,7 +29,7 @@ pub enum Servers {
 impl Servers {
     /// Whether the run can kill and restart them (the `restart` fault).
     pub fn restartable(self) -> bool {
-        matches!(self, Servers::Redis)
+        matches!(self, Servers::Redis | Servers::Redlock)
     }
 }
 
@@ -35,11 +39,12 @@ impl FromStr for Servers {
     fn from_str(s: &str) -> Result<Self, String> {
         match s.trim() {
             "redis" => Ok(Servers::Redis),
+            "redlock" => Ok(Servers::Redlock),
             "postgres" => Ok(Servers::Postgres),
             "mysql" => Ok(Servers::Mysql),
             "etcd" => Ok(Servers::Etcd),
             other => Err(format!(
-                "unknown server kind {other:?}; expected redis, postgres, mysql or etcd"
+                "unknown server kind {other:?}; expected redis, redlock, postgres, mysql or etcd"
             )),
         }
     }
@@ -50,6 +55,8 @@ impl FromStr for Servers {
 pub enum OwnServers {
     /// One Redis server.
     Redis(RedisServer),
+    /// Redlock's nodes, and how many restarts they have had.
+    Redlock(Vec<RedisServer>, usize),
     /// A server started once per process (by the testkit) and stopped when it exits.
     Shared(String),
     /// An etcd cluster.
@@ -63,7 +70,12 @@ impl OwnServers {
     /// When the server binary is missing (with the Debian package to install) or the server
     /// does not come up.
     pub fn start(kind: Servers) -> Self {
+        const FSYNCED: [&str; 4] = ["--appendonly", "yes", "--appendfsync", "always"];
         match kind {
+            Servers::Redlock => OwnServers::Redlock(
+                (0..5).map(|_| RedisServer::start_with(&FSYNCED)).collect(),
+                0,
+            ),
             Servers::Redis => OwnServers::Redis(RedisServer::start_with(&[
                 "--appendonly",
                 "yes",
@@ -86,18 +98,49 @@ impl OwnServers {
     pub fn url(&self) -> String {
         match self {
             OwnServers::Redis(s) => s.url(),
+            OwnServers::Redlock(nodes, _) => {
+                let hosts: Vec<String> = nodes
+                    .iter()
+                    .map(|n| format!("127.0.0.1:{}", n.port()))
+                    .collect();
+                format!("redlock://{}", hosts.join(","))
+            }
             OwnServers::Shared(url) => url.clone(),
             OwnServers::Etcd(c) => c.url(),
         }
     }
 
-    /// Kills the server with SIGKILL and starts it again on the same port and data folder.
+    /// What the next [`OwnServers::restart`] is called in histories and reports.
+    pub fn next_restart(&self) -> &'static str {
+        match self {
+            OwnServers::Redlock(_, turn) if turn % 2 == 0 => "restart-minority",
+            OwnServers::Redlock(..) => "restart-majority",
+            _ => "restart",
+        }
+    }
+
+    /// Kills the server with SIGKILL and starts it again on the same port and data folder;
+    /// for Redlock, kills a minority or a majority of the nodes (in turn), waits `down`, and
+    /// starts them again.
     ///
     /// # Panics
     /// For servers that are not [`Servers::restartable`] (refused before the run).
-    pub fn restart(&mut self) {
+    pub fn restart(&mut self, down: Duration) {
         match self {
             OwnServers::Redis(s) => s.restart(),
+            OwnServers::Redlock(nodes, turn) => {
+                let n = if *turn % 2 == 0 { 2 } else { 3 };
+                let first = *turn % nodes.len();
+                let which: Vec<usize> = (0..n).map(|i| (first + i) % nodes.len()).collect();
+                *turn += 1;
+                for &i in &which {
+                    nodes[i].kill();
+                }
+                std::thread::sleep(down);
+                for &i in &which {
+                    nodes[i].restart();
+                }
+            }
             OwnServers::Shared(_) | OwnServers::Etcd(_) => {
                 unreachable!("restart is refused for these servers before the run")
             }

@@ -301,9 +301,9 @@ impl Run<'_> {
         }
     }
 
-    fn log_global(&self, fault: Fault, phase: Phase) {
+    fn log_global(&self, fault: &str, phase: Phase) {
         self.faults.log(Kind::Fault {
-            fault: fault.name().to_owned(),
+            fault: fault.to_owned(),
             phase,
             victim: None,
             key: None,
@@ -314,7 +314,11 @@ impl Run<'_> {
     /// A fault that hits every client at once: through the proxy, or on the server.
     async fn inject_global(&mut self, fault: Fault) {
         let length = pause_length(self.cfg.ttl);
-        self.log_global(fault, Phase::Start);
+        let name = match (fault, &self.own) {
+            (Fault::Restart, Some(servers)) => servers.next_restart(),
+            _ => fault.name(),
+        };
+        self.log_global(name, Phase::Start);
         match (fault, &self.proxy, &mut self.own) {
             (Fault::Partition, Some(p), _) => {
                 p.blackhole(true);
@@ -332,7 +336,7 @@ impl Run<'_> {
                 // Off the runtime (it waits for the port), which keeps serving the proxy.
                 let mut servers = own.take().expect("matched Some");
                 let servers = tokio::task::spawn_blocking(move || {
-                    servers.restart();
+                    servers.restart(length);
                     servers
                 })
                 .await
@@ -341,7 +345,7 @@ impl Run<'_> {
             }
             (other, ..) => unreachable!("{other} is checked against the setup before the run"),
         }
-        self.log_global(fault, Phase::End);
+        self.log_global(name, Phase::End);
     }
 
     async fn inject(&mut self, fault: Fault, turn: usize) -> io::Result<()> {

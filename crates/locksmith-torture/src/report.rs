@@ -49,6 +49,13 @@ impl Summary {
     pub fn new(backend: &str, faults: &[Fault], findings: &Findings, model: LeaseModel) -> Self {
         let mut names: Vec<String> = vec!["none".to_owned()];
         names.extend(faults.iter().map(|f| f.name().to_owned()));
+        // Redlock's restarts are named by how many nodes they took down.
+        for f in &findings.faults {
+            if f.fault.starts_with("restart-") && !names.contains(&f.fault) {
+                names.retain(|n| n != "restart");
+                names.push(f.fault.clone());
+            }
+        }
         let mut rows: Vec<Row> = names
             .iter()
             .map(|n| Row {

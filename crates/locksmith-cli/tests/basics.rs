@@ -91,9 +91,19 @@ async fn bad_input_is_a_clear_error_with_64() {
     out.expect_code(64);
     assert!(out.stderr.contains("not-a-url"), "{out:#?}");
 
-    let out = output(locksmith("redis://app:hunter2@db:6379").args(["status", "--key", "k"])).await;
+    let out = output(locksmith("gopher://app:hunter2@db:70").args(["status", "--key", "k"])).await;
     out.expect_code(64);
-    assert!(out.stderr.contains("redis://app:***@db"), "{out:#?}");
+    assert!(out.stderr.contains("gopher://app:***@db"), "{out:#?}");
+    assert!(!out.stderr.contains("hunter2"), "{out:#?}");
+
+    // A backend that cannot be reached is not bad input (69), and its password stays hidden.
+    let out =
+        output(locksmith("redis://app:hunter2@127.0.0.1:1").args(["status", "--key", "k"])).await;
+    out.expect_code(69);
+    assert!(
+        out.stderr.contains("redis://app:***@127.0.0.1:1"),
+        "{out:#?}"
+    );
     assert!(!out.stderr.contains("hunter2"), "{out:#?}");
 
     // Usage errors: a missing command, and --wait with --no-wait.

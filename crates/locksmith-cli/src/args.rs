@@ -1,6 +1,7 @@
 //! The command line, as clap parses it.
 
 use std::ffi::OsString;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
@@ -45,6 +46,13 @@ pub enum Command {
     /// Show who holds KEY (exit 0 whether it is held or free)
     #[command(after_help = exit::HELP)]
     Status(StatusArgs),
+    /// Torture the backend: client processes contend while faults are injected, then a checker
+    /// reads their histories (exit 1 on any violation)
+    #[command(after_help = exit::HELP)]
+    Torture(TortureArgs),
+    /// One client process of `torture` (started by it; not for direct use)
+    #[command(hide = true)]
+    TortureClient(TortureClientArgs),
 }
 
 /// Options shared by `run` and `elect`.
@@ -115,6 +123,84 @@ pub struct StatusArgs {
     /// Print one JSON object instead of a sentence
     #[arg(long)]
     pub json: bool,
+}
+
+/// `locksmith torture`.
+#[derive(Debug, Args)]
+pub struct TortureArgs {
+    /// How long the clients contend
+    #[arg(long, value_name = "DUR", default_value = "20s", value_parser = duration::parse)]
+    pub duration: Duration,
+
+    /// How many client processes contend at a time
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub clients: u32,
+
+    /// How many keys they contend for
+    #[arg(long, value_name = "K", default_value_t = 2)]
+    pub keys: u32,
+
+    /// Lease TTL of every lock
+    #[arg(long, value_name = "DUR", default_value = "2s", value_parser = duration::parse)]
+    pub ttl: Duration,
+
+    /// Faults to inject in turn, comma-separated: pause (SIGSTOP a holder past its TTL), kill
+    /// (SIGKILL a holder); through a TCP proxy in front of the URL's host:port: partition
+    /// (blackhole past the TTL), latency (TTL/4 each way, past the TTL), cut (the next reply is
+    /// never delivered), reset (every connection gets a RST); restart (SIGKILL and restart the
+    /// server; needs --servers)
+    #[arg(long, value_name = "LIST", default_value = "pause,kill")]
+    pub faults: String,
+
+    /// Start the backend's servers for the run (instead of --url) so that it can restart them:
+    /// redis (a private redis-server with an fsynced append-only file; restartable), redlock
+    /// (five of them; restart takes down a minority, then a majority), postgres,
+    /// mysql (MariaDB), etcd (one member)
+    #[arg(long, value_name = "KIND")]
+    pub servers: Option<String>,
+
+    /// Expected-unsafe scenario "split-brain": even-numbered clients lock on this second URL, so
+    /// two holders at once are expected; exit 0 only if the checker catches them
+    #[arg(long, value_name = "URL2")]
+    pub split_brain: Option<String>,
+
+    /// Expected-unsafe scenario "pause-past-ttl": one client stops itself between reading the
+    /// registers and writing them back, for longer than the TTL; exit 0 only if the checker
+    /// shows overlaps after expiry and lost updates on the unfenced register while the fenced
+    /// one rejected the stale writes (needs a TTL-lease backend)
+    #[arg(long)]
+    pub pause_past_ttl: bool,
+
+    /// Folder for the histories, report.md, findings.json and timeline.svg [default: a new
+    /// folder in the temp folder]
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}
+
+/// `locksmith torture-client` (hidden): what the orchestrator tells one client.
+#[derive(Debug, Args)]
+pub struct TortureClientArgs {
+    /// Client id
+    #[arg(long)]
+    pub id: u32,
+    /// Comma-separated keys
+    #[arg(long)]
+    pub keys: String,
+    /// Lease TTL
+    #[arg(long, value_parser = duration::parse)]
+    pub ttl: Duration,
+    /// The resource server's socket
+    #[arg(long)]
+    pub resource: PathBuf,
+    /// The history file to append to
+    #[arg(long)]
+    pub history: PathBuf,
+    /// How long to run
+    #[arg(long, value_parser = duration::parse)]
+    pub run_for: Duration,
+    /// Stop itself between a read and its write at most this often (pause-past-ttl scenario)
+    #[arg(long, value_parser = duration::parse)]
+    pub stall_every: Option<Duration>,
 }
 
 #[cfg(test)]

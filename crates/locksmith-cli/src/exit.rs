@@ -4,7 +4,8 @@
 //! |---|---|
 //! | the command's own | `run`/`elect`: the command exited by itself with this code |
 //! | 128+N | the command was killed by signal N |
-//! | 0 | `status`: the report was printed (whether the key is held or free) |
+//! | 0 | `status`: the report was printed (whether the key is held or free); `torture`: no violation |
+//! | 1 | `torture`: the checker found a violation, a client process failed, or no lock was granted |
 //! | 64 | bad input: invalid key, URL, option, duration, and clap's usage errors (not clap's usual 2) |
 //! | 69 | the backend is unavailable, or another library error |
 //! | 75 | the lock was not obtained within the wait bound (`--wait`, `--no-wait`) |
@@ -19,6 +20,8 @@ use std::fmt;
 
 use locksmith::Error;
 
+/// `torture` found a violation (or a client process failed).
+pub const VIOLATION: u8 = 1;
 /// Bad input: an invalid key, URL, option, duration, or a usage error.
 pub const USAGE: u8 = 64;
 /// The backend is unavailable, or another library error.
@@ -36,7 +39,9 @@ pub const NOT_FOUND: u8 = 127;
 pub const HELP: &str = "\
 Exit codes:
   N        run/elect: the command's own exit code (128+N if it was killed by signal N)
-  0        status: the report was printed, whether the key is held or free
+  0        status: the report was printed, whether the key is held or free;
+           torture: no violation
+  1        torture: a violation, a failed client, or no lock granted
   64       bad input: invalid key, URL, option or duration, and usage errors
            (clap's usage errors exit 64 too, not 2)
   69       backend unavailable, or another library error

@@ -1,5 +1,5 @@
 //! `locksmith`: run a command while holding a distributed lock (`run`), run it as an elected
-//! leader (`elect`), or see who holds a lock (`status`).
+//! leader (`elect`), see who holds a lock (`status`), or torture a backend (`torture`).
 //!
 //! The backend is chosen by `--url` (or `LOCKSMITH_URL`); the default is the file backend in
 //! the per-user state folder. Passwords in URLs are never printed.
@@ -17,7 +17,8 @@
 //! | code | meaning |
 //! |---|---|
 //! | N | `run`/`elect`: the command's own exit code; 128+N if signal N killed it |
-//! | 0 | `status`: the report was printed, whether the key is held or free (also `--help`) |
+//! | 0 | `status`: the report was printed, whether the key is held or free (also `--help`); `torture`: no violation |
+//! | 1 | `torture`: the checker found a violation, a client process failed, or no lock was granted |
 //! | 64 | bad input: invalid key, URL, option or duration, and every usage error clap reports (clap's own code 2 is not used) |
 //! | 69 | the backend is unavailable, or another library error |
 //! | 75 | the lock was not obtained within the wait bound (`--wait`, `--no-wait`) |
@@ -32,6 +33,7 @@ mod elect;
 mod exit;
 mod run;
 mod status;
+mod torture;
 mod waiting;
 
 use std::process::ExitCode;
@@ -67,24 +69,34 @@ async fn main() -> ExitCode {
 }
 
 async fn dispatch(cli: Cli) -> Result<u8, Failure> {
-    let key = match &cli.command {
-        Command::Run(a) => &a.hold.key,
-        Command::Elect(a) => &a.hold.key,
-        Command::Status(a) => &a.key,
+    let key = match cli.command {
+        Command::Torture(args) => return torture::torture(cli.url, args).await,
+        Command::TortureClient(args) => {
+            return torture::client(url_or_default(cli.url)?, args).await;
+        }
+        Command::Run(ref a) => &a.hold.key,
+        Command::Elect(ref a) => &a.hold.key,
+        Command::Status(ref a) => &a.key,
     };
     // Checked before the backend is opened, so a bad key is reported as such.
     let key = LockKey::new(key.as_str())?;
-    let url = match cli.url {
-        Some(url) if !url.is_empty() => url,
-        _ => locksmith::default_url()?,
-    };
+    let url = url_or_default(cli.url)?;
     tracing::debug!(url = %locksmith::mask_url(&url), "opening the backend");
     let locker = locksmith::open(&url)?;
     match cli.command {
         Command::Run(args) => run::run(&locker, key, args).await,
         Command::Elect(args) => elect::elect(&locker, key, args).await,
         Command::Status(args) => status::status(&locker, key, &args).await,
+        Command::Torture(_) | Command::TortureClient(_) => unreachable!("dispatched above"),
     }
+}
+
+/// `--url`, or the embedded default.
+pub(crate) fn url_or_default(url: Option<String>) -> Result<String, Failure> {
+    Ok(match url {
+        Some(url) if !url.is_empty() => url,
+        _ => locksmith::default_url()?,
+    })
 }
 
 /// Logs go to stderr: warnings only by default, `-v` debug, `-vv` trace; `RUST_LOG` wins.
@@ -98,7 +110,7 @@ fn init_tracing(verbose: u8) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         EnvFilter::new(format!(
             "warn,locksmith={level},locksmith_core={level},locksmith_file={level},\
-             locksmith_cli={level}"
+             locksmith_cli={level},locksmith_torture={level}"
         ))
     });
     let _ = tracing_subscriber::fmt()

@@ -1,5 +1,5 @@
 //! `locksmith`: run a command while holding a distributed lock (`run`), run it as an elected
-//! leader (`elect`), or see who holds a lock (`status`).
+//! leader (`elect`), see who holds a lock (`status`), or measure backends (`bench`).
 //!
 //! The backend is chosen by `--url` (or `LOCKSMITH_URL`); the default is the file backend in
 //! the per-user state folder. Passwords in URLs are never printed.
@@ -26,6 +26,7 @@
 //! | 127 | the command was not found |
 
 mod args;
+mod bench;
 mod child;
 mod duration;
 mod elect;
@@ -71,10 +72,20 @@ async fn dispatch(cli: Cli) -> Result<u8, Failure> {
         Command::Run(a) => &a.hold.key,
         Command::Elect(a) => &a.hold.key,
         Command::Status(a) => &a.key,
+        Command::Bench(args) => return bench::bench(&cli.url, args).await,
     };
     // Checked before the backend is opened, so a bad key is reported as such.
     let key = LockKey::new(key.as_str())?;
-    let url = match cli.url {
+    if cli.url.len() > 1 {
+        return Err(Failure::new(
+            exit::USAGE,
+            format!(
+                "--url given {} times; only `bench` takes several",
+                cli.url.len()
+            ),
+        ));
+    }
+    let url = match cli.url.into_iter().next() {
         Some(url) if !url.is_empty() => url,
         _ => locksmith::default_url()?,
     };
@@ -84,6 +95,7 @@ async fn dispatch(cli: Cli) -> Result<u8, Failure> {
         Command::Run(args) => run::run(&locker, key, args).await,
         Command::Elect(args) => elect::elect(&locker, key, args).await,
         Command::Status(args) => status::status(&locker, key, &args).await,
+        Command::Bench(_) => unreachable!("dispatched above"),
     }
 }
 

@@ -196,6 +196,8 @@ async fn throughput(
                 let g = locker.acquire(&k, &opts).await?;
                 g.release().await?;
                 record(&mut h, t.elapsed());
+                // Separate clients: let the others run even when the backend never blocks.
+                tokio::task::yield_now().await;
             }
             Ok::<_, Error>(h)
         }));
@@ -252,6 +254,8 @@ async fn contended(
                 n += 1;
                 rs.store(since_base(), Ordering::SeqCst);
                 g.release().await?;
+                // Separate clients: let the others run even when the backend never blocks.
+                tokio::task::yield_now().await;
             }
             Ok::<_, Error>((n, waits, handovers))
         }));

@@ -151,6 +151,8 @@ async fn floor(open: &OpenFn, prefix: &str, cfg: &Config, stop: &Stop) -> Result
         })?;
         grant.lease.release().await?;
         record(&mut h, t.elapsed());
+        // Let the progress line and Ctrl-C run even when the backend never blocks.
+        tokio::task::yield_now().await;
     }
     Ok(Floor {
         method: "Backend::try_acquire + Lease::release (raw trait)".into(),
@@ -170,6 +172,7 @@ async fn uncontended(open: &OpenFn, prefix: &str, cfg: &Config, stop: &Stop) -> 
         let g = locker.acquire(&k, &opts).await?;
         g.release().await?;
         record(&mut h, t.elapsed());
+        tokio::task::yield_now().await;
     }
     Ok(Latency::from_histogram(&h))
 }

@@ -37,10 +37,13 @@ pub(crate) async fn bench(urls: &[String], args: &BenchArgs) -> Result<u8, Failu
         ..Config::default()
     };
     let stop = Arc::new(Stop::new());
+    // Registered here, before any workload runs, so that an early Ctrl-C is not missed.
+    let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .map_err(|e| Failure::new(exit::UNAVAILABLE, format!("cannot watch Ctrl-C: {e}")))?;
     let on_ctrl_c = {
         let stop = Arc::clone(&stop);
         tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
+            if sigint.recv().await.is_some() {
                 stop.stop();
             }
         })

@@ -15,15 +15,17 @@ use crate::exit;
 #[command(name = "locksmith", version, after_help = exit::HELP)]
 pub struct Cli {
     /// Backend URL: file://DIR, memory://NAME, … [default: file:// in the per-user state
-    /// folder, $XDG_STATE_HOME/locksmith or ~/.local/state/locksmith]
+    /// folder, $XDG_STATE_HOME/locksmith or ~/.local/state/locksmith]. `bench` takes it
+    /// several times
     #[arg(
         long,
         global = true,
         env = "LOCKSMITH_URL",
         hide_env_values = true,
-        value_name = "URL"
+        value_name = "URL",
+        action = clap::ArgAction::Append
     )]
-    pub url: Option<String>,
+    pub url: Vec<String>,
 
     /// Log what locksmith does on stderr (-vv for more)
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
@@ -53,6 +55,43 @@ pub enum Command {
     /// One client process of `torture` (started by it; not for direct use)
     #[command(hide = true)]
     TortureClient(TortureClientArgs),
+    /// Measure every --url backend: floor, uncontended latency, throughput, contention,
+    /// renewal load; print a table (or JSON) and write table, JSON and an SVG chart to --out
+    #[command(after_help = exit::HELP)]
+    Bench(BenchArgs),
+}
+
+/// Output format of `bench`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum BenchFormat {
+    /// A markdown table
+    Md,
+    /// One JSON object
+    Json,
+}
+
+/// `locksmith bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// How long each workload runs on each backend
+    #[arg(long, value_name = "DUR", default_value = "5s", value_parser = duration::parse)]
+    pub duration: Duration,
+
+    /// Concurrent clients of the throughput and contended workloads
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub clients: u16,
+
+    /// Leases held with renewal on in the renewal-load workload (0 skips it)
+    #[arg(long, value_name = "K", default_value_t = 100, value_parser = clap::value_parser!(u32).range(0..=100_000))]
+    pub leases: u32,
+
+    /// What to print on stdout
+    #[arg(long, value_enum, default_value = "md")]
+    pub format: BenchFormat,
+
+    /// Also write bench.md, bench.json and bench.svg into this folder (created if missing)
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<std::path::PathBuf>,
 }
 
 /// Options shared by `run` and `elect`.

@@ -1,5 +1,6 @@
 //! `locksmith`: run a command while holding a distributed lock (`run`), run it as an elected
-//! leader (`elect`), see who holds a lock (`status`), or torture a backend (`torture`).
+//! leader (`elect`), see who holds a lock (`status`), measure backends (`bench`), or torture a
+//! backend (`torture`).
 //!
 //! The backend is chosen by `--url` (or `LOCKSMITH_URL`); the default is the file backend in
 //! the per-user state folder. Passwords in URLs are never printed.
@@ -27,6 +28,7 @@
 //! | 127 | the command was not found |
 
 mod args;
+mod bench;
 mod child;
 mod duration;
 mod elect;
@@ -69,10 +71,21 @@ async fn main() -> ExitCode {
 }
 
 async fn dispatch(cli: Cli) -> Result<u8, Failure> {
+    if !matches!(cli.command, Command::Bench(_)) && cli.url.len() > 1 {
+        return Err(Failure::new(
+            exit::USAGE,
+            format!(
+                "--url given {} times; only `bench` takes several",
+                cli.url.len()
+            ),
+        ));
+    }
+    let single_url = cli.url.first().cloned();
     let key = match cli.command {
-        Command::Torture(args) => return torture::torture(cli.url, args).await,
+        Command::Bench(ref args) => return bench::bench(&cli.url, args).await,
+        Command::Torture(args) => return torture::torture(single_url, args).await,
         Command::TortureClient(args) => {
-            return torture::client(url_or_default(cli.url)?, args).await;
+            return torture::client(url_or_default(single_url)?, args).await;
         }
         Command::Run(ref a) => &a.hold.key,
         Command::Elect(ref a) => &a.hold.key,
@@ -80,14 +93,16 @@ async fn dispatch(cli: Cli) -> Result<u8, Failure> {
     };
     // Checked before the backend is opened, so a bad key is reported as such.
     let key = LockKey::new(key.as_str())?;
-    let url = url_or_default(cli.url)?;
+    let url = url_or_default(single_url)?;
     tracing::debug!(url = %locksmith::mask_url(&url), "opening the backend");
     let locker = locksmith::open(&url)?;
     match cli.command {
         Command::Run(args) => run::run(&locker, key, args).await,
         Command::Elect(args) => elect::elect(&locker, key, args).await,
         Command::Status(args) => status::status(&locker, key, &args).await,
-        Command::Torture(_) | Command::TortureClient(_) => unreachable!("dispatched above"),
+        Command::Torture(_) | Command::TortureClient(_) | Command::Bench(_) => {
+            unreachable!("dispatched above")
+        }
     }
 }
 

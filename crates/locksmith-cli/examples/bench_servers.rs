@@ -1,0 +1,29 @@
+//! Starts private test servers (Redis, five Redis for Redlock, PostgreSQL, MariaDB, etcd) on
+//! free loopback ports, prints a `locksmith bench` command line for them, and keeps them up
+//! until Ctrl-C (they die with this process). Used to take the README's table:
+//!
+//! ```sh
+//! cargo run --example bench_servers
+//! ```
+
+use locksmith_testkit::servers;
+
+fn main() {
+    let redis = servers::redis::shared().url();
+    let five: Vec<String> = servers::redis::shared_five()
+        .iter()
+        .map(|s| format!("127.0.0.1:{}", s.port()))
+        .collect();
+    let pg = servers::postgres::postgres().url.clone();
+    let my = servers::mariadb::mariadb().url.clone();
+    let etcd = servers::etcd::shared_etcd_url();
+    println!(
+        "locksmith bench --url memory://bench --url file:///tmp/locksmith-bench \
+         --url {redis} --url redlock://{} --url {pg} --url {my} --url {etcd}",
+        five.join(",")
+    );
+    eprintln!("servers are up; Ctrl-C stops them");
+    loop {
+        std::thread::park();
+    }
+}

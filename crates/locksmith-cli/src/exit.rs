@@ -90,8 +90,12 @@ impl From<Error> for Failure {
         let mut message = err.to_string();
         let mut source = std::error::Error::source(&err);
         while let Some(s) = source {
-            // Driver messages may quote a URL; never let a password through.
-            message.push_str(&format!(": {}", locksmith::mask_url(&s.to_string())));
+            // Driver messages may quote a URL; never let a password through. A source the
+            // message already quotes is not repeated.
+            let text = locksmith::mask_url(&s.to_string());
+            if !message.contains(&text) {
+                message.push_str(&format!(": {text}"));
+            }
             source = s.source();
         }
         Failure::new(code_of(&err), message)

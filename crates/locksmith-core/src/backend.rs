@@ -267,3 +267,24 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
     /// Cancel-safe; it only reads.
     async fn holder(&self, key: &LockKey) -> Result<Option<HolderInfo>>;
 }
+
+/// Runs a backend's waiting `attempt` until `deadline` (`None`: without bound) and turns a
+/// deadline that passed into `Ok(None)`, as [`Backend::acquire`] promises. The one place that
+/// bound is applied; backends call it rather than writing their own timeout.
+///
+/// # Errors
+/// Those of `attempt`.
+///
+/// # Cancel safety
+/// As cancel-safe as `attempt`, which is dropped when the deadline passes.
+pub async fn wait_until<F>(deadline: Option<Instant>, attempt: F) -> Result<Option<Grant>>
+where
+    F: std::future::Future<Output = Result<Option<Grant>>>,
+{
+    match deadline {
+        None => attempt.await,
+        Some(d) => tokio::time::timeout_at(d.into(), attempt)
+            .await
+            .unwrap_or(Ok(None)),
+    }
+}

@@ -57,7 +57,7 @@ mod options;
 mod token;
 
 pub use backend::{
-    AcquireRequest, Backend, Capabilities, Expiry, Grant, HolderInfo, Lease, LeaseModel,
+    AcquireRequest, Backend, Capabilities, Expiry, Grant, HolderInfo, Lease, LeaseModel, wait_until,
 };
 pub use election::{Election, Leadership};
 pub use error::{BoxError, Error, Result, mask_url, show_key};

@@ -101,10 +101,7 @@ impl Locker {
             WaitPolicy::Timeout(d) => {
                 let deadline = start + d;
                 let attempt = self.backend.acquire(&key, &req, Some(deadline));
-                match tokio::time::timeout_at(deadline.into(), attempt).await {
-                    Ok(r) => r?,
-                    Err(_) => None,
-                }
+                crate::backend::wait_until(Some(deadline), attempt).await?
             }
         };
         match grant {

@@ -414,13 +414,7 @@ impl Backend for EtcdBackend {
         req: &AcquireRequest,
         deadline: Option<Instant>,
     ) -> Result<Option<Grant>> {
-        let attempt = self.acquire_inner(key, req, true);
-        match deadline {
-            None => attempt.await,
-            Some(d) => tokio::time::timeout_at(d.into(), attempt)
-                .await
-                .unwrap_or(Ok(None)),
-        }
+        locksmith_core::wait_until(deadline, self.acquire_inner(key, req, true)).await
     }
 
     async fn holder(&self, key: &LockKey) -> Result<Option<HolderInfo>> {

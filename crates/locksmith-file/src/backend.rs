@@ -296,14 +296,8 @@ impl Backend for FileBackend {
         req: &AcquireRequest,
         deadline: Option<Instant>,
     ) -> Result<Option<Grant>> {
-        let attempt = self.acquire_waiting(key, req);
-        match deadline {
-            None => attempt.await.map(Some),
-            Some(d) => match tokio::time::timeout_at(d.into(), attempt).await {
-                Ok(r) => r.map(Some),
-                Err(_) => Ok(None),
-            },
-        }
+        let attempt = async { self.acquire_waiting(key, req).await.map(Some) };
+        locksmith_core::wait_until(deadline, attempt).await
     }
 
     /// Who holds `key`: the holder record's owner, token and grant time; or

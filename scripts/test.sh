@@ -64,7 +64,7 @@ torture() {
   rm -rf "$out"
 }
 torture "redis, all faults" --servers redis --duration 25s --faults pause,kill,partition,latency,cut,reset,restart
-torture "redis, expected-unsafe pause-past-ttl" --servers redis --duration 10s --pause-past-ttl
+torture "redis, expected-unsafe pause-past-ttl" --servers redis --duration 15s --keys 1 --pause-past-ttl
 torture "redlock, 5 nodes, minority and majority restarts" --servers redlock --duration 20s --faults pause,kill,restart
 torture "postgres" --servers postgres --duration 20s --faults pause,kill,partition,latency,cut,reset
 torture "mysql" --servers mysql --duration 20s --faults pause,kill,partition,latency

@@ -146,6 +146,17 @@ pub trait Lease: Send + Sync + fmt::Debug {
     async fn session_lost(&self) -> LossReason {
         std::future::pending().await
     }
+
+    /// For a session-bound lock whose session the server expires unless kept alive (etcd's
+    /// lease, say): until when this client can prove the session alive, from the last
+    /// keep-alive the server confirmed. The guard is not held past it
+    /// ([`Guard::is_held`](crate::Guard::is_held)) and reports it as its lease deadline
+    /// ([`Guard::lease_left`](crate::Guard::lease_left)), even while the task that would
+    /// report the loss has not run yet (a process resumed after a long pause). `None` (the
+    /// default): no such bound, or a TTL lease, whose deadline the keeper keeps.
+    fn session_valid_until(&self) -> Option<Instant> {
+        None
+    }
 }
 
 /// Who holds a key, as far as the backend can tell.

@@ -96,6 +96,7 @@
 
 mod backend;
 mod lease;
+mod native;
 mod ops;
 mod session;
 mod url;

@@ -99,6 +99,7 @@
 
 mod backend;
 mod lease;
+mod native;
 mod ops;
 mod session;
 mod url;

@@ -222,6 +222,9 @@ impl Backend for MySqlBackend {
     async fn holder(&self, key: &LockKey) -> Result<Option<HolderInfo>> {
         self.inner.holder(key).await
     }
+    async fn native_pair(&self, key: &LockKey) -> Result<Option<&'static str>> {
+        self.inner.native_pair(key).await
+    }
 }
 
 /// A backend as an `Arc<dyn Backend>`.

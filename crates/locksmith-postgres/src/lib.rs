@@ -235,6 +235,9 @@ impl Backend for PgBackend {
     async fn holder(&self, key: &LockKey) -> Result<Option<HolderInfo>> {
         self.inner.holder(key).await
     }
+    async fn native_pair(&self, key: &LockKey) -> Result<Option<&'static str>> {
+        self.inner.native_pair(key).await
+    }
 }
 
 /// For the conformance test and benchmarks: a backend as an `Arc<dyn Backend>`.

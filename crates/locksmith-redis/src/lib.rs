@@ -158,18 +158,24 @@
 //! once with an error saying how many answered.
 //!
 //! ### Fencing tokens on Redlock
-//! Each node keeps its own counter (the same script as `redis://`). A grant's token is the
-//! **maximum** of the counters returned by the granting quorum, and before `acquire` returns it
-//! is **written back** (`counter = max(counter, token)`) on a majority of nodes, each write
-//! conditioned on the grant still holding the key there (`lua/fence_writeback.lua`).
+//! Each node keeps its own counter (the same script as `redis://`: the `INCR` runs in the
+//! script that sets the key, so a node's counter reaches its returned value while the grant
+//! holds the key there). A grant's token is the **maximum** of the counters returned by the
+//! granting quorum. Before `acquire` returns, the token must be on the counters of a
+//! **majority** of nodes, each time while the grant held the key on that node:
+//! - the nodes whose own `INCR` returned the token already qualify (no write-back);
+//! - if they are fewer than a majority, the token is **written back**
+//!   (`counter = max(counter, token)`) to the other nodes, each write conditioned on the grant
+//!   still holding the key there (`lua/fence_writeback.lua`), until a majority qualifies;
+//!   otherwise the attempt fails and is undone.
 //!
-//! *Argument.* Let grant A (token `a`) be followed by grant B. A's write-back reached a majority
-//! W_A while A held the key on those nodes; B's quorum Q_B is a majority, so some node x is in
-//! both. On x, B's `SET NX` succeeded only after A's key there was gone, so after A's
-//! write-back: B's `INCR` on x returns more than `a`, and B's token, a maximum that includes x,
-//! is greater than `a`. Tokens are thus strictly increasing (and so unique) across successive
-//! holders, under the same assumptions that give Redlock mutual exclusion (bounded clock drift,
-//! process pauses shorter than the validity).
+//! *Argument.* Let grant A (token `a`) be followed by grant B. The nodes W_A whose counter
+//! reached at least `a` while A held the key there are a majority; B's quorum Q_B is a
+//! majority, so some node x is in both. On x, B's `SET NX` succeeded only after A's key there
+//! was gone, so after x's counter reached `a`: B's `INCR` on x returns more than `a`, and B's
+//! token, a maximum that includes x, is greater than `a`. Tokens are thus strictly increasing
+//! (and so unique) across successive holders, under the same assumptions that give Redlock
+//! mutual exclusion (bounded clock drift, process pauses shorter than the validity).
 //!
 //! *What breaks.* The argument needs every node in W_A to still remember its counter when B
 //! asks. A node that restarts **empty** (no persistence, or `appendfsync everysec` losing the
@@ -179,9 +185,14 @@
 //! description recommends: run the nodes with `appendonly yes` + `appendfsync always`, or keep
 //! a restarted node out of service for longer than the longest TTL.
 //!
-//! Cost: fencing adds the write-back round (a second fan-out returning at a majority) to
-//! every Redlock acquire.
-//!
+//! *Cost.* The counters of nodes that take part in every grant stay equal (a write-back is
+//! sent to every node that granted with a lower counter, even after a majority confirmed), so
+//! a grant's `INCR`s usually agree and an acquire is one fan-out. A write-back round (a second fan-out returning at a majority) is added only when
+//! they disagree: the first grant of a key (each node seeds its counter from its own clock),
+//! and after a node missed grants (it was down, or busy with another holder's key).
+//! Release returns once a majority confirmed it; the requests to the other nodes are already
+//! sent.
+
 //! ## Limits
 //! - One primary per `redis://` URL: no Sentinel, no Cluster client, no replicas (a failover to
 //!   an asynchronously replicated replica can lose a held lock; use `redlock://` or a
@@ -193,7 +204,6 @@
 
 mod backend;
 mod conn;
-mod detached;
 mod error;
 mod fanout;
 mod layout;

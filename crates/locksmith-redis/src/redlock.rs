@@ -150,15 +150,17 @@ impl Shared {
         Ok(done == 1)
     }
 
-    /// Releases on every node (waiting for all, each bounded): `Ok(true)` when a quorum
-    /// released it.
+    /// Releases on every node: `Ok(true)` when a quorum released it. Returns as soon as the
+    /// answers decide that; the requests to the other nodes are already sent (each node's
+    /// connection keeps its requests in order, so a later acquire there comes after it).
     async fn release_all(&self, names: &Names, prefix: &str, timeout: Duration) -> Result<bool> {
+        let (n, quorum) = (self.nodes.len(), self.quorum());
         let answers = fan_out(
-            self.nodes.len(),
+            n,
             timeout,
             |i| self.url_of(i),
             |i| self.owner_script_on(i, &RELEASE, names, prefix, &names.channel, false),
-            |_| false,
+            |a| count(a, |r| *r) >= quorum || count(a, |r| !*r) > n - quorum,
         )
         .await;
         let released = count(&answers, |r| *r);
@@ -181,6 +183,14 @@ impl Shared {
         let timeout = self.node_timeout(ttl);
         let parts = ValueParts::new(&req.owner);
         let prefix = parts.owner_prefix();
+        // Armed until the outcome is known: if this future is dropped, or the attempt fails,
+        // after a node may have granted, the grant is released on every node.
+        let mut undo = Undo {
+            shared: self,
+            names,
+            prefix: Some(&prefix),
+            timeout,
+        };
         let sent_at = Instant::now();
         let answers = fan_out(
             n,
@@ -199,12 +209,9 @@ impl Shared {
         .await;
         let granted = count(&answers, |(g, _)| matches!(g, NodeGrant::Granted(_)));
         if granted < quorum {
-            // Undo wherever it was granted (or may still land), in the background.
-            if granted > 0 || answered(&answers) < n {
-                let (this, names, prefix) = (Arc::clone(self), names.clone(), prefix.clone());
-                tokio::spawn(async move {
-                    let _ = this.release_all(&names, &prefix, timeout).await;
-                });
+            // Undo wherever it was granted (or may still land): `undo` stays armed.
+            if granted == 0 && answered(&answers) == n {
+                undo.disarm();
             }
             if answered(&answers) < quorum {
                 return Err(self.no_quorum(&names.lock, "cannot acquire", &answers));
@@ -237,29 +244,50 @@ impl Shared {
                 _ => None,
             })
             .collect();
-        // Raise the counters of a majority to the token before anyone may use it.
-        let token_arg = token.to_string();
-        let written = fan_out(
-            n,
-            timeout,
-            |i| self.url_of(i),
-            |i| self.owner_script_on(i, &FENCE_WRITEBACK, names, &prefix, &token_arg, true),
-            |a| count(a, |r| *r) >= quorum || count(a, |r| !*r) > n - quorum,
-        )
-        .await;
+        // The token must be on the counters of a majority (while this grant holds the key
+        // there) before anyone may use it. A node whose own INCR returned the token already
+        // has it, set in the same script as the grant; in the usual case (the counters agree)
+        // the granting quorum is such a majority and no write-back is needed. Otherwise the
+        // token is written back to the other nodes until a majority has it.
+        let at_token = count(&answers, |(g, _)| matches!(g, NodeGrant::Granted(t) if *t == token));
+        let written_ok = if at_token >= quorum {
+            true
+        } else {
+            let token_arg = token.to_string();
+            let already: Vec<bool> = answers
+                .iter()
+                .map(|a| matches!(a, Some(Ok((NodeGrant::Granted(t), _))) if *t == token))
+                .collect();
+            let written = fan_out(
+                n,
+                timeout,
+                |i| self.url_of(i),
+                |i| {
+                    let (already, prefix, token_arg) = (already[i], &prefix, &token_arg);
+                    async move {
+                        if already {
+                            return Ok(true);
+                        }
+                        self.owner_script_on(i, &FENCE_WRITEBACK, names, prefix, token_arg, true)
+                            .await
+                    }
+                },
+                |a| count(a, |r| *r) >= quorum || count(a, |r| !*r) > n - quorum,
+            )
+            .await;
+            count(&written, |r| *r) >= quorum
+        };
         let drift = self.drift(ttl);
         let elapsed = sent_at.elapsed();
-        let valid = count(&written, |r| *r) >= quorum && elapsed + drift < ttl;
+        let valid = written_ok && elapsed + drift < ttl;
         if !valid {
-            let (this, names, prefix) = (Arc::clone(self), names.clone(), prefix.clone());
-            tokio::spawn(async move {
-                let _ = this.release_all(&names, &prefix, timeout).await;
-            });
             return Ok(Attempt::Busy {
                 pttl: -1,
                 split: true,
             });
         }
+        undo.disarm();
+        drop(undo);
         let lease = RedlockLease {
             shared: Arc::clone(self),
             names: names.clone(),
@@ -277,19 +305,45 @@ impl Shared {
         }))
     }
 
-    /// One attempt that stays correct when the caller drops it (see `detached`).
+    /// One attempt; cancel-safe (see `Undo`).
     async fn attempt(self: &Arc<Self>, names: &Names, req: &AcquireRequest) -> Result<Attempt> {
-        let (this, names, req) = (Arc::clone(self), names.clone(), req.clone());
-        crate::detached::run(
-            &self.url,
-            async move { this.attempt_now(&names, &req).await },
-            |a| match a {
-                Attempt::Granted(g) => Ok(g),
-                other => Err(other),
-            },
-            Attempt::Granted,
-        )
-        .await
+        self.attempt_now(names, req).await
+    }
+}
+
+/// Releases, by the attempt's owner prefix and on every node, whatever an attempt that was
+/// dropped, failed or was refused may have been granted. Disarmed once it is granted, or when
+/// every node answered that it refused.
+struct Undo<'a> {
+    shared: &'a Arc<Shared>,
+    names: &'a Names,
+    prefix: Option<&'a str>,
+    timeout: Duration,
+}
+
+impl Undo<'_> {
+    fn disarm(&mut self) {
+        self.prefix = None;
+    }
+}
+
+impl Drop for Undo<'_> {
+    fn drop(&mut self) {
+        let Some(prefix) = self.prefix.take() else {
+            return;
+        };
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let (shared, names, prefix, timeout) = (
+            Arc::clone(self.shared),
+            self.names.clone(),
+            prefix.to_owned(),
+            self.timeout,
+        );
+        rt.spawn(async move {
+            let _ = shared.release_all(&names, &prefix, timeout).await;
+        });
     }
 }
 

@@ -109,24 +109,29 @@
 //! ([`Capabilities::fair`](locksmith_core::Capabilities) is false).
 //!
 //! **Fair mode** (`redis://…?fair=true`, [`fair_capabilities`]) serves waiters in arrival
-//! order. Each waiting `acquire` call takes a random waiter id and is queued on the server:
+//! order. Each waiting `acquire` call takes a waiter id and is queued on the server:
 //!
 //! | Name | Type | Holds |
 //! |---|---|---|
 //! | `{K}:locksmith:queue` | sorted set | waiter ids, scored by arrival (last score + 1) |
 //! | `{K}:locksmith:waiters` | hash | waiter id → server time (ms) until which it counts as alive |
+//! | `locksmith:inbox:<random>` | pub/sub channel | one per backend: wake-ups for its fair waiters |
 //!
-//! The fair acquire script (`lua/acquire_fair.lua`) first drops waiters at the head whose
-//! deadline passed, then grants only if the key is free and the caller is the head (or nobody
-//! waits); otherwise it queues the caller (once) and moves its deadline to now +
-//! `waiter_timeout` (default 2 s). A release in fair mode publishes the id of the waiter at
-//! the head of the queue, and only that waiter retries (one wake-up per release, no herd); an
-//! empty message (a non-fair release, a waiter leaving) wakes all. Waiters retry at least every `waiter_timeout / 3` to stay
-//! alive, so a waiter that crashed is skipped within `waiter_timeout`; one that gives up
-//! (timeout, dropped future) leaves the queue at once and wakes the others. Both keys expire
-//! `2 × waiter_timeout` after the last waiter's retry. A `try_acquire` in fair mode is granted
-//! only when nobody waits. Clients that do not use fair mode (or other SET NX clients) ignore
-//! the queue, so every client of a key must use the same mode for the order to hold.
+//! A waiter id is the backend's inbox channel, `#` and 128 random bits. The fair acquire
+//! script (`lua/acquire_fair.lua`) first drops waiters at the head whose deadline passed, then
+//! grants only if the key is free and the caller is the head (or nobody waits); otherwise it
+//! queues the caller (once) and moves its deadline to now + `waiter_timeout` (default 2 s). A
+//! release in fair mode publishes the id of the waiter at the head of the queue **on that
+//! waiter's inbox**, so one process hears it and only that waiter retries: one message and one
+//! wake-up per hand-over, no herd. The inbox is subscribed at a backend's first fair wait and
+//! kept, so later waits cost no `SUBSCRIBE`. Waiters retry at least every `waiter_timeout / 3`
+//! to stay alive, so a waiter that crashed is skipped within `waiter_timeout` (and the new
+//! head is woken if the key is free); one that gives up (timeout, dropped future) leaves the
+//! queue at once and wakes the new head. Both keys expire `2 × waiter_timeout` after the last
+//! waiter's retry. A `try_acquire` in fair mode is granted only when nobody waits. Clients
+//! that do not use fair mode (or other SET NX clients) ignore the queue, and a fair waiter
+//! hears their releases only by its fallback timer, so every client of a key must use the same
+//! mode for the order to hold.
 //!
 //! ## Fencing tokens (`redis://`)
 //! The token is `INCR` of the key's fence counter, taken in the same script as the `SET`, so it

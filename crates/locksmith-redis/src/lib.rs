@@ -44,14 +44,16 @@
 //!   `DB` is the database number (default 0). Percent-encode `@ : /` in passwords.
 //! - `redlock://[[USER]:PASSWORD@]HOST:PORT,HOST:PORT,…[/DB][?OPTIONS]`: at least 3 hosts
 //!   (5 is usual), each an independent primary (not replicas of one another), all with the same
-//!   credentials and database. TLS is not offered for `redlock://` yet.
+//!   credentials and database. With `tls=true` every node is reached over TLS (as
+//!   `rediss://`; `tls_ca=` then names a PEM file with the CA certificates of all nodes).
 //!
 //! | Option | Default | Meaning |
 //! |---|---|---|
 //! | `connect_timeout` | 5s | how long a connect (TCP, TLS, AUTH, `INFO`) may take |
 //! | `command_timeout` | 2s | how long one request may wait for its answer |
 //! | `prefix` | none | prepended to every lock key (e.g. `prefix=myapp:`) |
-//! | `tls_ca` | platform roots | `rediss://` only: a PEM file of CA certificates to trust |
+//! | `tls_ca` | platform roots | `rediss://` (or Redlock with `tls=true`): a PEM file of CA certificates to trust |
+//! | `tls` | false | Redlock only: every node over TLS |
 //! | `fair` | false | `redis://` only: serve waiters in arrival order (see below) |
 //! | `waiter_timeout` | 2s | fair mode: a waiter silent this long is skipped |
 //! | `drift` | TTL × 1% + 2 ms | Redlock only: the clock-drift allowance |
@@ -205,7 +207,8 @@
 //! - The fence counter of every key ever locked stays on the server (one small string each).
 //! - `holder()` on Redlock shows the owner held on a quorum but not its token (each node's
 //!   value carries that node's own counter).
-//! - TLS for `redlock://`, and a fair mode for `redlock://`, are not implemented yet.
+//! - No fair mode for `redlock://` (`fair=` is refused as an unknown option): a FIFO queue
+//!   would have to be kept consistent across independent nodes, which Redlock does not give.
 
 mod backend;
 mod conn;

@@ -207,7 +207,7 @@
 //! - The fence counter of every key ever locked stays on the server (one small string each).
 //! - `holder()` on Redlock shows the owner held on a quorum but not its token (each node's
 //!   value carries that node's own counter).
-//! - No fair mode for `redlock://` (`fair=` is refused as an unknown option): a FIFO queue
+//! - No fair mode for `redlock://` (`fair=` is refused with an error saying so): a FIFO queue
 //!   would have to be kept consistent across independent nodes, which Redlock does not give.
 
 mod backend;

@@ -117,6 +117,13 @@ fn parse_query(url: &str, query: &str, redlock: bool) -> Result<UrlOptions> {
                     })?)
             }
             ("retry_delay", true) => o.retry_delay = duration(url, &name, &value)?,
+            ("fair" | "waiter_timeout", true) => {
+                return Err(bad(
+                    url,
+                    "fair mode is not supported on redlock:// (a FIFO queue would have to stay \
+                     consistent across independent nodes); it is offered on redis://…?fair=true",
+                ));
+            }
             (other, _) => {
                 let known = if redlock {
                     "connect_timeout, command_timeout, prefix, drift, retry_delay, tls, tls_ca"
@@ -298,5 +305,7 @@ mod tests {
         assert_eq!(o.tls_ca.as_deref(), Some(std::path::Path::new("/ca.pem")));
         let err = parse_redlock("redlock://a:1,b:2,c:3?tls_ca=/ca.pem").unwrap_err();
         assert!(err.to_string().contains("tls=true"), "{err}");
+        let err = parse_redlock("redlock://a:1,b:2,c:3?fair=true").unwrap_err();
+        assert!(err.to_string().contains("not supported"), "{err}");
     }
 }

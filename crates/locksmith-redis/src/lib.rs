@@ -192,6 +192,11 @@
 //! description recommends: run the nodes with `appendonly yes` + `appendfsync always`, or keep
 //! a restarted node out of service for longer than the longest TTL.
 //!
+//! `holder()` shows the owner held on a quorum of nodes and the grant's token: a write-back
+//! also puts the token into that node's copy of the value, so the nodes of W_A (a majority)
+//! all carry it, and no other value can be on a majority. The token is shown when the nodes
+//! that answered show one value on a majority (always, unless some of W_A did not answer).
+//!
 //! *Cost.* The counters of nodes that take part in every grant stay equal (a write-back is
 //! sent to every node that granted with a lower counter, even after a majority confirmed), so
 //! a grant's `INCR`s usually agree and an acquire is one fan-out. A write-back round (a second fan-out returning at a majority) is added only when
@@ -205,8 +210,6 @@
 //!   an asynchronously replicated replica can lose a held lock; use `redlock://` or a
 //!   consensus-backed backend where that matters).
 //! - The fence counter of every key ever locked stays on the server (one small string each).
-//! - `holder()` on Redlock shows the owner held on a quorum but not its token (each node's
-//!   value carries that node's own counter).
 //! - No fair mode for `redlock://` (`fair=` is refused with an error saying so): a FIFO queue
 //!   would have to be kept consistent across independent nodes, which Redlock does not give.
 

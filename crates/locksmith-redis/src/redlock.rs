@@ -514,9 +514,18 @@ impl Backend for RedlockBackend {
             if same.len() >= shared.quorum() {
                 let pttl = same.iter().map(|(_, p)| *p).min().unwrap_or(-1);
                 let mut info = holder_from_value(v, pttl);
-                // Each node's value has that node's own counter; the grant's token is their
-                // maximum, which this view may not include.
-                info.token = None;
+                // Each node's value carries the token as that node knows it: its own counter,
+                // replaced by the grant's token on the nodes written back. A majority (W_A in
+                // the crate docs) carries the grant's token; no other value can be on a
+                // majority. Shown when the nodes seen show it on a majority, else unknown.
+                let tokens: Vec<_> = same
+                    .iter()
+                    .filter_map(|(w, p)| holder_from_value(w, *p).token)
+                    .collect();
+                info.token = tokens
+                    .iter()
+                    .copied()
+                    .find(|t| tokens.iter().filter(|u| *u == t).count() >= shared.quorum());
                 return Ok(Some(info));
             }
         }

@@ -164,3 +164,19 @@ async fn redlock_over_tls_with_a_private_ca() {
     let err = locker(&plain).try_acquire("tls", &opts()).await.unwrap_err();
     assert!(err.to_string().contains("0 of 3"), "{err}");
 }
+
+#[tokio::test]
+async fn holder_shows_the_grant_token_also_after_a_write_back() {
+    let servers = five();
+    let url = url(&servers);
+    let locker = locker(&url);
+    let key = LockKey::new("holder-token").unwrap();
+    // A fresh key: each node seeds its counter from its own clock, so the first grant's
+    // counters disagree and the token is written back.
+    for _ in 0..3 {
+        let g = locker.acquire(&key, &opts()).await.unwrap();
+        let info = locker.holder(&key).await.unwrap().expect("held");
+        assert_eq!(info.token, Some(g.fencing_token()));
+        assert!(g.release().await.unwrap());
+    }
+}

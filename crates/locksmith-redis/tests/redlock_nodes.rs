@@ -161,7 +161,10 @@ async fn redlock_over_tls_with_a_private_ca() {
         "redlock://{}?connect_timeout=2s&command_timeout=1s",
         hosts.join(",")
     );
-    let err = locker(&plain).try_acquire("tls", &opts()).await.unwrap_err();
+    let err = locker(&plain)
+        .try_acquire("tls", &opts())
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("0 of 3"), "{err}");
 }
 

@@ -119,14 +119,9 @@ impl RedisBackend {
         let addressed = inner.waker.address(&waiter.id);
         let mut rx = addressed.rx.clone();
         let mut idle_rounds = 0;
-        let mut heard = addressed.is_subscribed();
         loop {
-            if !heard {
-                // First wait (or the subscription connection broke): subscribe the inbox, then
-                // try again below, so that a release before the subscription is not missed.
-                addressed.ensure_subscribed().await?;
-                heard = true;
-            }
+            // Whether a release from now on reaches this waiter (the inbox is subscribed).
+            let heard = addressed.is_subscribed();
             rx.borrow_and_update();
             let pttl = match inner.attempt(names, req, Some(&waiter)).await? {
                 Attempt::Granted(g) => {
@@ -139,8 +134,11 @@ impl RedisBackend {
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Ok(None);
             }
-            if !addressed.is_subscribed() {
-                heard = false;
+            if !heard {
+                // First wait of this backend (or the subscription connection broke): subscribe
+                // the inbox and try again at once, so that a release before the subscription
+                // is not missed. A free key costs no subscription.
+                addressed.ensure_subscribed().await?;
                 continue;
             }
             // Retry often enough to stay alive in the queue.

@@ -7,13 +7,21 @@
 //!   (SET NX PX, then compare-and-delete), each returning once 2 of 3 nodes answered, and
 //!   `redlock3/rslock` (the rslock crate, lock + unlock).
 //!
+//! Before criterion, each group is also measured **side by side**: the workloads take turns in
+//! blocks of 10 cycles (rotating which goes first) for 300 rounds, and the table gives each
+//! one's median block and its median per-round ratio to the baseline. On a shared machine,
+//! whose load changes from second to second, these ratios are the ones to quote; criterion's
+//! figures, taken one workload after the other, can differ by the load of the moment.
+//!
 //! Private redis-servers (no persistence) on loopback. Run with
 //! `cargo bench -p locksmith-redis --bench uncontended`.
 
 #![allow(missing_docs)]
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use futures_util::StreamExt;
@@ -57,6 +65,43 @@ async fn raw_cycle(conn: &mut MultiplexedConnection, script: &redis::Script, key
     assert_eq!(n, 1);
 }
 
+type Cycle<'a> = Pin<Box<dyn Future<Output = ()> + 'a>>;
+
+/// Runs the workloads side by side (see the crate-level comment) and prints the table; the
+/// first workload is the baseline.
+async fn side_by_side<'a>(title: &str, names: &[&str], cycle: impl Fn(usize) -> Cycle<'a>) {
+    const ROUNDS: usize = 300;
+    const BLOCK: u32 = 10;
+    let mut blocks: Vec<Vec<Duration>> = vec![Vec::with_capacity(ROUNDS); names.len()];
+    for round in 0..ROUNDS {
+        for k in 0..names.len() {
+            let which = (k + round) % names.len();
+            let start = Instant::now();
+            for _ in 0..BLOCK {
+                cycle(which).await;
+            }
+            blocks[which].push(start.elapsed() / BLOCK);
+        }
+    }
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    println!("\n{title}: side by side, {ROUNDS} rounds of {BLOCK} cycles each");
+    for (i, name) in names.iter().enumerate() {
+        let per = median(blocks[i].iter().map(|d| d.as_secs_f64() * 1e6).collect());
+        let ratio = median(
+            (0..ROUNDS)
+                .map(|r| blocks[i][r].as_secs_f64() / blocks[0][r].as_secs_f64())
+                .collect(),
+        );
+        println!(
+            "  {name:<24} {per:>8.1} µs per cycle   {ratio:.3} × {}",
+            names[0]
+        );
+    }
+}
+
 fn single(c: &mut Criterion) {
     let rt = runtime();
     let server = RedisServer::start();
@@ -68,6 +113,27 @@ fn single(c: &mut Criterion) {
     let req = AcquireRequest::new(Duration::from_secs(30), "bench");
     let script = redis::Script::new(CAS_DELETE);
     let conn = rt.block_on(connect(&url));
+    rt.block_on(side_by_side(
+        "redis",
+        &["raw-setnx-evalsha", "backend", "locksmith"],
+        |which| {
+            let (conn, script, backend, locker) = (conn.clone(), &script, &backend, &locker);
+            let (key, req, opts) = (&key, &req, &opts);
+            Box::pin(async move {
+                match which {
+                    0 => raw_cycle(&mut conn.clone(), script, "bench-raw").await,
+                    1 => {
+                        let grant = backend.try_acquire(key, req).await.unwrap().unwrap();
+                        assert!(grant.lease.release().await.unwrap());
+                    }
+                    _ => {
+                        let guard = locker.acquire(key, opts).await.unwrap();
+                        assert!(guard.release().await.unwrap());
+                    }
+                }
+            })
+        },
+    ));
     let mut g = c.benchmark_group("redis");
     g.bench_function("raw-setnx-evalsha", |b| {
         b.to_async(&rt)
@@ -105,6 +171,33 @@ where
     panic!("no majority");
 }
 
+/// SET NX PX on every node, returning at 2 of 3; then compare-and-delete, the same way.
+async fn majority_cycle(conns: &[MultiplexedConnection], script: &redis::Script) {
+    majority(conns, 2, |mut c| async move {
+        let ok: Option<String> = redis::cmd("SET")
+            .arg("bench-majority")
+            .arg("v")
+            .arg("NX")
+            .arg("PX")
+            .arg(30_000)
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        ok.is_some()
+    })
+    .await;
+    majority(conns, 2, |mut c| async move {
+        let n: i64 = script
+            .key("bench-majority")
+            .arg("v")
+            .invoke_async(&mut c)
+            .await
+            .unwrap();
+        n == 1
+    })
+    .await;
+}
+
 fn redlock3(c: &mut Criterion) {
     let rt = runtime();
     let servers: Vec<RedisServer> = (0..3).map(|_| RedisServer::start()).collect();
@@ -131,36 +224,33 @@ fn redlock3(c: &mut Criterion) {
         }
     });
     let rslock = rslock::LockManager::new(urls.clone());
-    let mut g = c.benchmark_group("redlock3");
-    g.bench_function("majority-limit", |b| {
-        b.to_async(&rt).iter(|| async {
-            majority(&conns, 2, |mut c| async move {
-                let ok: Option<String> = redis::cmd("SET")
-                    .arg("bench-majority")
-                    .arg("v")
-                    .arg("NX")
-                    .arg("PX")
-                    .arg(30_000)
-                    .query_async(&mut c)
-                    .await
-                    .unwrap();
-                ok.is_some()
-            })
-            .await;
-            majority(&conns, 2, |mut c| {
-                let script = &script;
-                async move {
-                    let n: i64 = script
-                        .key("bench-majority")
-                        .arg("v")
-                        .invoke_async(&mut c)
-                        .await
-                        .unwrap();
-                    n == 1
+    rt.block_on(side_by_side(
+        "redlock3",
+        &["majority-limit", "locksmith", "rslock"],
+        |which| {
+            let (conns, script, locker, opts, rslock) = (&conns, &script, &locker, &opts, &rslock);
+            Box::pin(async move {
+                match which {
+                    0 => majority_cycle(conns, script).await,
+                    1 => {
+                        let guard = locker.acquire("bench-redlock", opts).await.unwrap();
+                        assert!(guard.release().await.unwrap());
+                    }
+                    _ => {
+                        let lock = rslock
+                            .lock("bench-rslock".as_bytes(), Duration::from_secs(30))
+                            .await
+                            .unwrap();
+                        rslock.unlock(&lock).await;
+                    }
                 }
             })
-            .await;
-        })
+        },
+    ));
+    let mut g = c.benchmark_group("redlock3");
+    g.bench_function("majority-limit", |b| {
+        b.to_async(&rt)
+            .iter(|| async { majority_cycle(&conns, &script).await })
     });
     g.bench_function("locksmith", |b| {
         b.to_async(&rt).iter(|| async {

@@ -96,6 +96,60 @@ impl RedisBackend {
     pub async fn connect(&self) -> Result<()> {
         self.inner.node.live().await.map(|_| ())
     }
+
+    /// Fair mode's wait: queued on the server, woken by name through the inbox (see `waker`).
+    async fn acquire_fair(
+        &self,
+        names: &Names,
+        req: &AcquireRequest,
+        deadline: Option<Instant>,
+    ) -> Result<Option<Grant>> {
+        let inner = &self.inner;
+        let bound = inner.fair.unwrap_or(crate::url::DEFAULT_WAITER_TIMEOUT);
+        let waiter = Waiter {
+            id: inner.waker.waiter_id(),
+            join: true,
+        };
+        // Leaves the server's queue if this call ends without a grant.
+        let mut leave = LeaveQueue {
+            inner: Arc::clone(inner),
+            names: names.clone(),
+            id: waiter.id.clone(),
+        };
+        let addressed = inner.waker.address(&waiter.id);
+        let mut rx = addressed.rx.clone();
+        let mut idle_rounds = 0;
+        loop {
+            // Whether a release from now on reaches this waiter (the inbox is subscribed).
+            let heard = addressed.is_subscribed();
+            rx.borrow_and_update();
+            let pttl = match inner.attempt(names, req, Some(&waiter)).await? {
+                Attempt::Granted(g) => {
+                    // The acquire script took this waiter out of the queue.
+                    leave.id.clear();
+                    return Ok(Some(g));
+                }
+                Attempt::Busy(pttl) => pttl,
+            };
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Ok(None);
+            }
+            if !heard {
+                // First wait of this backend (or the subscription connection broke): subscribe
+                // the inbox and try again at once, so that a release before the subscription
+                // is not missed. A free key costs no subscription.
+                addressed.ensure_subscribed().await?;
+                continue;
+            }
+            // Retry often enough to stay alive in the queue.
+            let wait = fallback(pttl, idle_rounds).min(bound / 3);
+            tokio::select! {
+                _ = rx.changed() => idle_rounds = 0,
+                _ = tokio::time::sleep(wait) => idle_rounds += 1,
+                _ = sleep_until(deadline) => return Ok(None),
+            }
+        }
+    }
 }
 
 impl Inner {
@@ -237,11 +291,11 @@ impl Backend for RedisBackend {
     async fn try_acquire(&self, key: &LockKey, req: &AcquireRequest) -> Result<Option<Grant>> {
         let names = Names::new(&self.inner.prefix, key);
         // In fair mode a try also respects the queue: it is granted only if nobody waits.
-        let waiter = Waiter {
+        let waiter = self.inner.fair.map(|_| Waiter {
             id: secret(),
             join: false,
-        };
-        match self.inner.attempt(&names, req, Some(&waiter)).await? {
+        });
+        match self.inner.attempt(&names, req, waiter.as_ref()).await? {
             Attempt::Granted(g) => Ok(Some(g)),
             Attempt::Busy(_) => Ok(None),
         }
@@ -255,18 +309,11 @@ impl Backend for RedisBackend {
     ) -> Result<Option<Grant>> {
         let names = Names::new(&self.inner.prefix, key);
         let _turn = self.inner.queue.turn(&names.lock).await;
-        let waiter = Waiter {
-            id: secret(),
-            join: true,
-        };
-        // Fair mode: leave the server's queue when this call ends without a grant.
-        let _leave = self.inner.fair.map(|_| LeaveQueue {
-            inner: Arc::clone(&self.inner),
-            names: names.clone(),
-            id: waiter.id.clone(),
-        });
+        if self.inner.fair.is_some() {
+            return self.acquire_fair(&names, req, deadline).await;
+        }
         // Fast path: a free key costs one round trip, no subscription.
-        match self.inner.attempt(&names, req, Some(&waiter)).await? {
+        match self.inner.attempt(&names, req, None).await? {
             Attempt::Granted(g) => return Ok(Some(g)),
             Attempt::Busy(_) if deadline.is_some_and(|d| Instant::now() >= d) => return Ok(None),
             Attempt::Busy(_) => {}
@@ -278,40 +325,17 @@ impl Backend for RedisBackend {
         loop {
             reg.ensure_subscribed().await?;
             rx.borrow_and_update();
-            let pttl = match self.inner.attempt(&names, req, Some(&waiter)).await? {
+            let pttl = match self.inner.attempt(&names, req, None).await? {
                 Attempt::Granted(g) => return Ok(Some(g)),
                 Attempt::Busy(pttl) => pttl,
             };
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Ok(None);
             }
-            let mut wait = fallback(pttl, idle_rounds);
-            if let Some(bound) = self.inner.fair {
-                // Retry often enough to stay alive in the queue.
-                wait = wait.min(bound / 3);
-            }
-            let sleep = tokio::time::sleep(wait);
-            tokio::pin!(sleep);
-            loop {
-                tokio::select! {
-                    changed = rx.changed() => {
-                        if changed.is_err() {
-                            break;
-                        }
-                        // Fair mode: a release names the next waiter; the others sleep on.
-                        let to = rx.borrow_and_update().to.clone();
-                        if !to.is_empty() && to != waiter.id {
-                            continue;
-                        }
-                        idle_rounds = 0;
-                        break;
-                    }
-                    _ = &mut sleep => {
-                        idle_rounds += 1;
-                        break;
-                    }
-                    _ = sleep_until(deadline) => return Ok(None),
-                }
+            tokio::select! {
+                _ = rx.changed() => idle_rounds = 0,
+                _ = tokio::time::sleep(fallback(pttl, idle_rounds)) => idle_rounds += 1,
+                _ = sleep_until(deadline) => return Ok(None),
             }
         }
     }
@@ -338,7 +362,7 @@ impl Backend for RedisBackend {
 }
 
 /// Fair mode: takes a waiter that ends without a grant out of the server's queue (a granted
-/// waiter was taken out by the acquire script; then this finds nothing to do).
+/// waiter was taken out by the acquire script: its `id` is cleared, and this does nothing).
 struct LeaveQueue {
     inner: Arc<Inner>,
     names: Names,
@@ -347,6 +371,9 @@ struct LeaveQueue {
 
 impl Drop for LeaveQueue {
     fn drop(&mut self) {
+        if self.id.is_empty() {
+            return;
+        }
         let Ok(rt) = tokio::runtime::Handle::try_current() else {
             return;
         };

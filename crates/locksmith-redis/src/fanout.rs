@@ -12,8 +12,10 @@ use locksmith_core::{Error, Result};
 pub(crate) type Answers<T> = Vec<Option<Result<T>>>;
 
 /// Runs `request(i)` for every node `i` concurrently, each bounded by `per_node`, until
-/// `decided(&answers)` is true or every node answered. Requests still in flight are dropped
-/// (each is owner-checked on the server, and cleanup covers every node).
+/// `decided(&answers)` is true or every node answered. Requests still in flight then are
+/// finished by a background task, not dropped: the redis client does not send a queued
+/// request whose caller went away, and a release (or an acquire, whose counter should stay
+/// in step) must reach every node.
 pub(crate) async fn fan_out<T, F, Fut>(
     nodes: usize,
     per_node: Duration,
@@ -23,7 +25,8 @@ pub(crate) async fn fan_out<T, F, Fut>(
 ) -> Answers<T>
 where
     F: Fn(usize) -> Fut,
-    Fut: Future<Output = Result<T>>,
+    Fut: Future<Output = Result<T>> + Send + 'static,
+    T: Send + 'static,
 {
     let mut pending: FuturesUnordered<_> = (0..nodes)
         .map(|i| {
@@ -42,6 +45,11 @@ where
             ))
         }));
         if decided(&answers) {
+            if !pending.is_empty()
+                && let Ok(rt) = tokio::runtime::Handle::try_current()
+            {
+                rt.spawn(async move { while pending.next().await.is_some() {} });
+            }
             break;
         }
     }

@@ -44,14 +44,16 @@
 //!   `DB` is the database number (default 0). Percent-encode `@ : /` in passwords.
 //! - `redlock://[[USER]:PASSWORD@]HOST:PORT,HOST:PORT,…[/DB][?OPTIONS]`: at least 3 hosts
 //!   (5 is usual), each an independent primary (not replicas of one another), all with the same
-//!   credentials and database. TLS is not offered for `redlock://` yet.
+//!   credentials and database. With `tls=true` every node is reached over TLS (as
+//!   `rediss://`; `tls_ca=` then names a PEM file with the CA certificates of all nodes).
 //!
 //! | Option | Default | Meaning |
 //! |---|---|---|
 //! | `connect_timeout` | 5s | how long a connect (TCP, TLS, AUTH, `INFO`) may take |
 //! | `command_timeout` | 2s | how long one request may wait for its answer |
 //! | `prefix` | none | prepended to every lock key (e.g. `prefix=myapp:`) |
-//! | `tls_ca` | platform roots | `rediss://` only: a PEM file of CA certificates to trust |
+//! | `tls_ca` | platform roots | `rediss://` (or Redlock with `tls=true`): a PEM file of CA certificates to trust |
+//! | `tls` | false | Redlock only: every node over TLS |
 //! | `fair` | false | `redis://` only: serve waiters in arrival order (see below) |
 //! | `waiter_timeout` | 2s | fair mode: a waiter silent this long is skipped |
 //! | `drift` | TTL × 1% + 2 ms | Redlock only: the clock-drift allowance |
@@ -109,24 +111,29 @@
 //! ([`Capabilities::fair`](locksmith_core::Capabilities) is false).
 //!
 //! **Fair mode** (`redis://…?fair=true`, [`fair_capabilities`]) serves waiters in arrival
-//! order. Each waiting `acquire` call takes a random waiter id and is queued on the server:
+//! order. Each waiting `acquire` call takes a waiter id and is queued on the server:
 //!
 //! | Name | Type | Holds |
 //! |---|---|---|
 //! | `{K}:locksmith:queue` | sorted set | waiter ids, scored by arrival (last score + 1) |
 //! | `{K}:locksmith:waiters` | hash | waiter id → server time (ms) until which it counts as alive |
+//! | `locksmith:inbox:<random>` | pub/sub channel | one per backend: wake-ups for its fair waiters |
 //!
-//! The fair acquire script (`lua/acquire_fair.lua`) first drops waiters at the head whose
-//! deadline passed, then grants only if the key is free and the caller is the head (or nobody
-//! waits); otherwise it queues the caller (once) and moves its deadline to now +
-//! `waiter_timeout` (default 2 s). A release in fair mode publishes the id of the waiter at
-//! the head of the queue, and only that waiter retries (one wake-up per release, no herd); an
-//! empty message (a non-fair release, a waiter leaving) wakes all. Waiters retry at least every `waiter_timeout / 3` to stay
-//! alive, so a waiter that crashed is skipped within `waiter_timeout`; one that gives up
-//! (timeout, dropped future) leaves the queue at once and wakes the others. Both keys expire
-//! `2 × waiter_timeout` after the last waiter's retry. A `try_acquire` in fair mode is granted
-//! only when nobody waits. Clients that do not use fair mode (or other SET NX clients) ignore
-//! the queue, so every client of a key must use the same mode for the order to hold.
+//! A waiter id is the backend's inbox channel, `#` and 128 random bits. The fair acquire
+//! script (`lua/acquire_fair.lua`) first drops waiters at the head whose deadline passed, then
+//! grants only if the key is free and the caller is the head (or nobody waits); otherwise it
+//! queues the caller (once) and moves its deadline to now + `waiter_timeout` (default 2 s). A
+//! release in fair mode publishes the id of the waiter at the head of the queue **on that
+//! waiter's inbox**, so one process hears it and only that waiter retries: one message and one
+//! wake-up per hand-over, no herd. The inbox is subscribed at a backend's first fair wait and
+//! kept, so later waits cost no `SUBSCRIBE`. Waiters retry at least every `waiter_timeout / 3`
+//! to stay alive, so a waiter that crashed is skipped within `waiter_timeout` (and the new
+//! head is woken if the key is free); one that gives up (timeout, dropped future) leaves the
+//! queue at once and wakes the new head. Both keys expire `2 × waiter_timeout` after the last
+//! waiter's retry. A `try_acquire` in fair mode is granted only when nobody waits. Clients
+//! that do not use fair mode (or other SET NX clients) ignore the queue, and a fair waiter
+//! hears their releases only by its fallback timer, so every client of a key must use the same
+//! mode for the order to hold.
 //!
 //! ## Fencing tokens (`redis://`)
 //! The token is `INCR` of the key's fence counter, taken in the same script as the `SET`, so it
@@ -158,18 +165,24 @@
 //! once with an error saying how many answered.
 //!
 //! ### Fencing tokens on Redlock
-//! Each node keeps its own counter (the same script as `redis://`). A grant's token is the
-//! **maximum** of the counters returned by the granting quorum, and before `acquire` returns it
-//! is **written back** (`counter = max(counter, token)`) on a majority of nodes, each write
-//! conditioned on the grant still holding the key there (`lua/fence_writeback.lua`).
+//! Each node keeps its own counter (the same script as `redis://`: the `INCR` runs in the
+//! script that sets the key, so a node's counter reaches its returned value while the grant
+//! holds the key there). A grant's token is the **maximum** of the counters returned by the
+//! granting quorum. Before `acquire` returns, the token must be on the counters of a
+//! **majority** of nodes, each time while the grant held the key on that node:
+//! - the nodes whose own `INCR` returned the token already qualify (no write-back);
+//! - if they are fewer than a majority, the token is **written back**
+//!   (`counter = max(counter, token)`) to the other nodes, each write conditioned on the grant
+//!   still holding the key there (`lua/fence_writeback.lua`), until a majority qualifies;
+//!   otherwise the attempt fails and is undone.
 //!
-//! *Argument.* Let grant A (token `a`) be followed by grant B. A's write-back reached a majority
-//! W_A while A held the key on those nodes; B's quorum Q_B is a majority, so some node x is in
-//! both. On x, B's `SET NX` succeeded only after A's key there was gone, so after A's
-//! write-back: B's `INCR` on x returns more than `a`, and B's token, a maximum that includes x,
-//! is greater than `a`. Tokens are thus strictly increasing (and so unique) across successive
-//! holders, under the same assumptions that give Redlock mutual exclusion (bounded clock drift,
-//! process pauses shorter than the validity).
+//! *Argument.* Let grant A (token `a`) be followed by grant B. The nodes W_A whose counter
+//! reached at least `a` while A held the key there are a majority; B's quorum Q_B is a
+//! majority, so some node x is in both. On x, B's `SET NX` succeeded only after A's key there
+//! was gone, so after x's counter reached `a`: B's `INCR` on x returns more than `a`, and B's
+//! token, a maximum that includes x, is greater than `a`. Tokens are thus strictly increasing
+//! (and so unique) across successive holders, under the same assumptions that give Redlock
+//! mutual exclusion (bounded clock drift, process pauses shorter than the validity).
 //!
 //! *What breaks.* The argument needs every node in W_A to still remember its counter when B
 //! asks. A node that restarts **empty** (no persistence, or `appendfsync everysec` losing the
@@ -179,21 +192,29 @@
 //! description recommends: run the nodes with `appendonly yes` + `appendfsync always`, or keep
 //! a restarted node out of service for longer than the longest TTL.
 //!
-//! Cost: fencing adds the write-back round (a second fan-out returning at a majority) to
-//! every Redlock acquire.
+//! `holder()` shows the owner held on a quorum of nodes and the grant's token: a write-back
+//! also puts the token into that node's copy of the value, so the nodes of W_A (a majority)
+//! all carry it, and no other value can be on a majority. The token is shown when the nodes
+//! that answered show one value on a majority (always, unless some of W_A did not answer).
 //!
+//! *Cost.* The counters of nodes that take part in every grant stay equal (a write-back is
+//! sent to every node that granted with a lower counter, even after a majority confirmed), so
+//! a grant's `INCR`s usually agree and an acquire is one fan-out. A write-back round (a second fan-out returning at a majority) is added only when
+//! they disagree: the first grant of a key (each node seeds its counter from its own clock),
+//! and after a node missed grants (it was down, or busy with another holder's key).
+//! Release returns once a majority confirmed it; the requests to the other nodes are already
+//! sent.
+
 //! ## Limits
 //! - One primary per `redis://` URL: no Sentinel, no Cluster client, no replicas (a failover to
 //!   an asynchronously replicated replica can lose a held lock; use `redlock://` or a
 //!   consensus-backed backend where that matters).
 //! - The fence counter of every key ever locked stays on the server (one small string each).
-//! - `holder()` on Redlock shows the owner held on a quorum but not its token (each node's
-//!   value carries that node's own counter).
-//! - TLS for `redlock://`, and a fair mode for `redlock://`, are not implemented yet.
+//! - No fair mode for `redlock://` (`fair=` is refused with an error saying so): a FIFO queue
+//!   would have to be kept consistent across independent nodes, which Redlock does not give.
 
 mod backend;
 mod conn;
-mod detached;
 mod error;
 mod fanout;
 mod layout;

@@ -1,6 +1,7 @@
 //! The `redlock://` backend: the Redlock algorithm over N independent Redis primaries, with
 //! fencing tokens (see the crate docs, "Redlock" and "Fencing tokens on Redlock").
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -96,91 +97,127 @@ impl Shared {
         )
     }
 
-    async fn acquire_on(
-        &self,
+    /// The acquire script on node `i` (an owned future: see `fan_out`).
+    fn acquire_on(
+        self: &Arc<Self>,
         i: usize,
-        names: &Names,
-        parts: &ValueParts,
+        names: &Arc<Names>,
+        parts: &Arc<ValueParts>,
         ttl_ms: u64,
-    ) -> Result<(NodeGrant, Arc<str>)> {
-        let node = &self.nodes[i];
-        let live = node.live().await?;
-        let mut conn = live.conn.clone();
-        let (granted, n): (i64, i64) = ACQUIRE
-            .key(&names.lock)
-            .key(&names.fence)
-            .arg(&parts.head)
-            .arg(ttl_ms)
-            .arg(&parts.tail)
-            .invoke_async(&mut conn)
-            .await
-            .map_err(|e| node.failed(&live, Some(&names.lock), e))?;
-        let out = if granted == 1 {
-            NodeGrant::Granted(n as u64)
-        } else {
-            NodeGrant::Busy(n)
-        };
-        Ok((out, live.run_id))
+    ) -> impl Future<Output = Result<(NodeGrant, Arc<str>)>> + Send + 'static {
+        let (this, names, parts) = (Arc::clone(self), Arc::clone(names), Arc::clone(parts));
+        async move {
+            let node = &this.nodes[i];
+            let live = node.live().await?;
+            let mut conn = live.conn.clone();
+            let (granted, n): (i64, i64) = ACQUIRE
+                .key(&names.lock)
+                .key(&names.fence)
+                .arg(&parts.head)
+                .arg(ttl_ms)
+                .arg(&parts.tail)
+                .invoke_async(&mut conn)
+                .await
+                .map_err(|e| node.failed(&live, Some(&names.lock), e))?;
+            let out = if granted == 1 {
+                NodeGrant::Granted(n as u64)
+            } else {
+                NodeGrant::Busy(n)
+            };
+            Ok((out, live.run_id))
+        }
     }
 
     /// Runs an owner-checked script (release, renew, write-back) on node `i`: `Ok(true)` when
-    /// it acted.
-    async fn owner_script_on(
-        &self,
+    /// it acted. With `run_id`, a node that restarted since (it lost its copy) answers
+    /// `Ok(false)` without being asked. An owned future: see `fan_out`.
+    #[allow(clippy::too_many_arguments)]
+    fn owner_script_on(
+        self: &Arc<Self>,
         i: usize,
-        script: &redis::Script,
-        names: &Names,
-        prefix: &str,
-        arg: &str,
+        script: &'static redis::Script,
+        names: &Arc<Names>,
+        prefix: &Arc<str>,
+        arg: &Arc<str>,
         with_fence: bool,
-    ) -> Result<bool> {
-        let node = &self.nodes[i];
-        let live = node.live().await?;
-        let mut conn = live.conn.clone();
-        let mut inv = script.key(&names.lock);
-        if with_fence {
-            inv.key(&names.fence);
+        run_id: Option<Arc<str>>,
+    ) -> impl Future<Output = Result<bool>> + Send + 'static {
+        let (this, names, prefix, arg) = (
+            Arc::clone(self),
+            Arc::clone(names),
+            Arc::clone(prefix),
+            Arc::clone(arg),
+        );
+        async move {
+            let node = &this.nodes[i];
+            let live = node.live().await?;
+            if run_id.is_some_and(|r| r != live.run_id) {
+                return Ok(false);
+            }
+            let mut conn = live.conn.clone();
+            let mut inv = script.key(&names.lock);
+            if with_fence {
+                inv.key(&names.fence);
+            }
+            let done: i64 = inv
+                .arg(&*prefix)
+                .arg(&*arg)
+                .invoke_async(&mut conn)
+                .await
+                .map_err(|e| node.failed(&live, Some(&names.lock), e))?;
+            Ok(done == 1)
         }
-        let done: i64 = inv
-            .arg(prefix)
-            .arg(arg)
-            .invoke_async(&mut conn)
-            .await
-            .map_err(|e| node.failed(&live, Some(&names.lock), e))?;
-        Ok(done == 1)
     }
 
-    /// Releases on every node (waiting for all, each bounded): `Ok(true)` when a quorum
-    /// released it.
-    async fn release_all(&self, names: &Names, prefix: &str, timeout: Duration) -> Result<bool> {
+    /// Releases on every node: `Ok(true)` when a quorum released it. Returns as soon as the
+    /// answers decide that; the requests to the other nodes are finished in the background.
+    async fn release_all(
+        self: &Arc<Self>,
+        names: &Arc<Names>,
+        prefix: &Arc<str>,
+        timeout: Duration,
+    ) -> Result<bool> {
+        let (n, quorum) = (self.nodes.len(), self.quorum());
+        let channel: Arc<str> = Arc::from(names.channel.as_str());
         let answers = fan_out(
-            self.nodes.len(),
+            n,
             timeout,
             |i| self.url_of(i),
-            |i| self.owner_script_on(i, &RELEASE, names, prefix, &names.channel, false),
-            |_| false,
+            |i| self.owner_script_on(i, &RELEASE, names, prefix, &channel, false, None),
+            |a| count(a, |r| *r) >= quorum || count(a, |r| !*r) > n - quorum,
         )
         .await;
         let released = count(&answers, |r| *r);
         let refused = count(&answers, |r| !*r);
-        if released >= self.quorum() {
+        if released >= quorum {
             Ok(true)
-        } else if released + refused >= self.quorum() || refused > self.nodes.len() - self.quorum()
-        {
+        } else if released + refused >= quorum || refused > n - quorum {
             Ok(false)
         } else {
             Err(self.no_quorum(&names.lock, "release not confirmed", &answers))
         }
     }
 
-    async fn attempt_now(self: &Arc<Self>, names: &Names, req: &AcquireRequest) -> Result<Attempt> {
+    async fn attempt_now(
+        self: &Arc<Self>,
+        names: &Arc<Names>,
+        req: &AcquireRequest,
+    ) -> Result<Attempt> {
         let n = self.nodes.len();
         let quorum = self.quorum();
         let ttl_ms = req.ttl.as_millis().max(1) as u64;
         let ttl = Duration::from_millis(ttl_ms);
         let timeout = self.node_timeout(ttl);
-        let parts = ValueParts::new(&req.owner);
-        let prefix = parts.owner_prefix();
+        let parts = Arc::new(ValueParts::new(&req.owner));
+        let prefix: Arc<str> = Arc::from(parts.owner_prefix());
+        // Armed until the outcome is known: if this future is dropped, or the attempt fails,
+        // after a node may have granted, the grant is released on every node.
+        let mut undo = Undo {
+            shared: self,
+            names,
+            prefix: Some(&prefix),
+            timeout,
+        };
         let sent_at = Instant::now();
         let answers = fan_out(
             n,
@@ -199,12 +236,9 @@ impl Shared {
         .await;
         let granted = count(&answers, |(g, _)| matches!(g, NodeGrant::Granted(_)));
         if granted < quorum {
-            // Undo wherever it was granted (or may still land), in the background.
-            if granted > 0 || answered(&answers) < n {
-                let (this, names, prefix) = (Arc::clone(self), names.clone(), prefix.clone());
-                tokio::spawn(async move {
-                    let _ = this.release_all(&names, &prefix, timeout).await;
-                });
+            // Undo wherever it was granted (or may still land): `undo` stays armed.
+            if granted == 0 && answered(&answers) == n {
+                undo.disarm();
             }
             if answered(&answers) < quorum {
                 return Err(self.no_quorum(&names.lock, "cannot acquire", &answers));
@@ -237,32 +271,65 @@ impl Shared {
                 _ => None,
             })
             .collect();
-        // Raise the counters of a majority to the token before anyone may use it.
-        let token_arg = token.to_string();
-        let written = fan_out(
-            n,
-            timeout,
-            |i| self.url_of(i),
-            |i| self.owner_script_on(i, &FENCE_WRITEBACK, names, &prefix, &token_arg, true),
-            |a| count(a, |r| *r) >= quorum || count(a, |r| !*r) > n - quorum,
-        )
-        .await;
+        // The token must be on the counters of a majority (while this grant holds the key
+        // there) before anyone may use it. A node whose own INCR returned the token already
+        // has it, set in the same script as the grant; in the usual case (the counters agree)
+        // the granting quorum is such a majority and no write-back is needed. Otherwise the
+        // token is written back to the other nodes until a majority has it.
+        let at_token = count(
+            &answers,
+            |(g, _)| matches!(g, NodeGrant::Granted(t) if *t == token),
+        );
+        let written_ok = if at_token >= quorum {
+            true
+        } else {
+            let token_arg: Arc<str> = Arc::from(token.to_string());
+            let already: Vec<bool> = answers
+                .iter()
+                .map(|a| matches!(a, Some(Ok((NodeGrant::Granted(t), _))) if *t == token))
+                .collect();
+            let written = fan_out(
+                n,
+                timeout,
+                |i| self.url_of(i),
+                |i| {
+                    let write = (!already[i]).then(|| {
+                        self.owner_script_on(
+                            i,
+                            &FENCE_WRITEBACK,
+                            names,
+                            &prefix,
+                            &token_arg,
+                            true,
+                            None,
+                        )
+                    });
+                    async move {
+                        match write {
+                            Some(w) => w.await,
+                            None => Ok(true),
+                        }
+                    }
+                },
+                |a| count(a, |r| *r) >= quorum || count(a, |r| !*r) > n - quorum,
+            )
+            .await;
+            count(&written, |r| *r) >= quorum
+        };
         let drift = self.drift(ttl);
         let elapsed = sent_at.elapsed();
-        let valid = count(&written, |r| *r) >= quorum && elapsed + drift < ttl;
+        let valid = written_ok && elapsed + drift < ttl;
         if !valid {
-            let (this, names, prefix) = (Arc::clone(self), names.clone(), prefix.clone());
-            tokio::spawn(async move {
-                let _ = this.release_all(&names, &prefix, timeout).await;
-            });
             return Ok(Attempt::Busy {
                 pttl: -1,
                 split: true,
             });
         }
+        undo.disarm();
+        drop(undo);
         let lease = RedlockLease {
             shared: Arc::clone(self),
-            names: names.clone(),
+            names: Arc::clone(names),
             owner_prefix: prefix,
             ttl,
             run_ids,
@@ -277,19 +344,49 @@ impl Shared {
         }))
     }
 
-    /// One attempt that stays correct when the caller drops it (see `detached`).
-    async fn attempt(self: &Arc<Self>, names: &Names, req: &AcquireRequest) -> Result<Attempt> {
-        let (this, names, req) = (Arc::clone(self), names.clone(), req.clone());
-        crate::detached::run(
-            &self.url,
-            async move { this.attempt_now(&names, &req).await },
-            |a| match a {
-                Attempt::Granted(g) => Ok(g),
-                other => Err(other),
-            },
-            Attempt::Granted,
-        )
-        .await
+    /// One attempt; cancel-safe (see `Undo`).
+    async fn attempt(
+        self: &Arc<Self>,
+        names: &Arc<Names>,
+        req: &AcquireRequest,
+    ) -> Result<Attempt> {
+        self.attempt_now(names, req).await
+    }
+}
+
+/// Releases, by the attempt's owner prefix and on every node, whatever an attempt that was
+/// dropped, failed or was refused may have been granted. Disarmed once it is granted, or when
+/// every node answered that it refused.
+struct Undo<'a> {
+    shared: &'a Arc<Shared>,
+    names: &'a Arc<Names>,
+    prefix: Option<&'a Arc<str>>,
+    timeout: Duration,
+}
+
+impl Undo<'_> {
+    fn disarm(&mut self) {
+        self.prefix = None;
+    }
+}
+
+impl Drop for Undo<'_> {
+    fn drop(&mut self) {
+        let Some(prefix) = self.prefix.take() else {
+            return;
+        };
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let (shared, names, prefix, timeout) = (
+            Arc::clone(self.shared),
+            Arc::clone(self.names),
+            Arc::clone(prefix),
+            self.timeout,
+        );
+        rt.spawn(async move {
+            let _ = shared.release_all(&names, &prefix, timeout).await;
+        });
     }
 }
 
@@ -345,7 +442,7 @@ impl Backend for RedlockBackend {
     }
 
     async fn try_acquire(&self, key: &LockKey, req: &AcquireRequest) -> Result<Option<Grant>> {
-        let names = Names::new(&self.inner.shared.opts.prefix, key);
+        let names = Arc::new(Names::new(&self.inner.shared.opts.prefix, key));
         match self.inner.shared.attempt(&names, req).await? {
             Attempt::Granted(g) => Ok(Some(g)),
             Attempt::Busy { .. } => Ok(None),
@@ -359,7 +456,7 @@ impl Backend for RedlockBackend {
         deadline: Option<Instant>,
     ) -> Result<Option<Grant>> {
         let shared = &self.inner.shared;
-        let names = Names::new(&shared.opts.prefix, key);
+        let names = Arc::new(Names::new(&shared.opts.prefix, key));
         let _turn = self.inner.queue.turn(&names.lock).await;
         // Fast path: a free key needs no subscriptions.
         match shared.attempt(&names, req).await? {
@@ -474,13 +571,13 @@ impl Backend for RedlockBackend {
 
     async fn holder(&self, key: &LockKey) -> Result<Option<HolderInfo>> {
         let shared = &self.inner.shared;
-        let names = Names::new(&shared.opts.prefix, key);
+        let names = Arc::new(Names::new(&shared.opts.prefix, key));
         let answers = fan_out(
             shared.nodes.len(),
             shared.opts.command_timeout,
             |i| shared.url_of(i),
             |i| {
-                let names = &names;
+                let (shared, names) = (Arc::clone(shared), Arc::clone(&names));
                 async move {
                     let node = &shared.nodes[i];
                     let live = node.live().await?;
@@ -518,9 +615,18 @@ impl Backend for RedlockBackend {
             if same.len() >= shared.quorum() {
                 let pttl = same.iter().map(|(_, p)| *p).min().unwrap_or(-1);
                 let mut info = holder_from_value(v, pttl);
-                // Each node's value has that node's own counter; the grant's token is their
-                // maximum, which this view may not include.
-                info.token = None;
+                // Each node's value carries the token as that node knows it: its own counter,
+                // replaced by the grant's token on the nodes written back. A majority (W_A in
+                // the crate docs) carries the grant's token; no other value can be on a
+                // majority. Shown when the nodes seen show it on a majority, else unknown.
+                let tokens: Vec<_> = same
+                    .iter()
+                    .filter_map(|(w, p)| holder_from_value(w, *p).token)
+                    .collect();
+                info.token = tokens
+                    .iter()
+                    .copied()
+                    .find(|t| tokens.iter().filter(|u| *u == t).count() >= shared.quorum());
                 return Ok(Some(info));
             }
         }
@@ -547,8 +653,8 @@ async fn sleep_until(deadline: Option<Instant>) {
 /// A lock held on a quorum of Redlock nodes.
 struct RedlockLease {
     shared: Arc<Shared>,
-    names: Names,
-    owner_prefix: String,
+    names: Arc<Names>,
+    owner_prefix: Arc<str>,
     /// The TTL set on the nodes (the guard's TTL is this minus the drift allowance).
     ttl: Duration,
     /// The `run_id` of each node that answered the acquire.
@@ -569,21 +675,22 @@ impl Lease for RedlockLease {
     async fn renew(&self, _ttl: Duration) -> Result<bool> {
         let shared = &self.shared;
         let (n, quorum) = (shared.nodes.len(), shared.quorum());
-        let ttl_arg = (self.ttl.as_millis().max(1) as u64).to_string();
-        let ttl_arg = ttl_arg.as_str();
+        let ttl_arg: Arc<str> = Arc::from((self.ttl.as_millis().max(1) as u64).to_string());
         let answers = fan_out(
             n,
             shared.node_timeout(self.ttl),
             |i| shared.url_of(i),
-            |i| async move {
-                // A node that restarted since the grant lost its copy: it cannot count.
-                let live = shared.nodes[i].live().await?;
-                if self.run_ids[i].as_ref().is_some_and(|r| *r != live.run_id) {
-                    return Ok(false);
-                }
-                shared
-                    .owner_script_on(i, &RENEW, &self.names, &self.owner_prefix, ttl_arg, false)
-                    .await
+            // A node that restarted since the grant lost its copy: it cannot count.
+            |i| {
+                shared.owner_script_on(
+                    i,
+                    &RENEW,
+                    &self.names,
+                    &self.owner_prefix,
+                    &ttl_arg,
+                    false,
+                    self.run_ids[i].clone(),
+                )
             },
             |a| {
                 let yes = count(a, |r| *r);

@@ -19,8 +19,11 @@ pub(crate) struct UrlOptions {
     pub(crate) drift: Option<Duration>,
     /// Redlock only: the largest random delay before a retry.
     pub(crate) retry_delay: Duration,
-    /// `rediss://` only: a PEM file of CA certificates to trust instead of the platform's.
+    /// `rediss://` (and Redlock with `tls=true`): a PEM file of CA certificates to trust
+    /// instead of the platform's.
     pub(crate) tls_ca: Option<std::path::PathBuf>,
+    /// Redlock only: every node over TLS.
+    pub(crate) tls: bool,
     /// `redis://` fair mode: waiters served in arrival order; a waiter that has not retried
     /// for this long is skipped.
     pub(crate) fair: Option<Duration>,
@@ -38,6 +41,7 @@ impl Default for UrlOptions {
             drift: None,
             retry_delay: Duration::from_millis(50),
             tls_ca: None,
+            tls: false,
             fair: None,
         }
     }
@@ -80,7 +84,17 @@ fn parse_query(url: &str, query: &str, redlock: bool) -> Result<UrlOptions> {
             ("connect_timeout", _) => o.connect_timeout = duration(url, &name, &value)?,
             ("command_timeout", _) => o.command_timeout = duration(url, &name, &value)?,
             ("prefix", _) => o.prefix = value.into_owned(),
-            ("tls_ca", false) => o.tls_ca = Some(value.into_owned().into()),
+            ("tls_ca", _) => o.tls_ca = Some(value.into_owned().into()),
+            ("tls", true) => match value.as_ref() {
+                "true" | "1" | "yes" => o.tls = true,
+                "false" | "0" | "no" => o.tls = false,
+                other => {
+                    return Err(bad(
+                        url,
+                        format!("`tls={other}`: write tls=true or tls=false"),
+                    ));
+                }
+            },
             ("fair", false) => match value.as_ref() {
                 "true" | "1" | "yes" => {
                     o.fair = Some(o.fair.unwrap_or(DEFAULT_WAITER_TIMEOUT));
@@ -103,9 +117,16 @@ fn parse_query(url: &str, query: &str, redlock: bool) -> Result<UrlOptions> {
                     })?)
             }
             ("retry_delay", true) => o.retry_delay = duration(url, &name, &value)?,
+            ("fair" | "waiter_timeout", true) => {
+                return Err(bad(
+                    url,
+                    "fair mode is not supported on redlock:// (a FIFO queue would have to stay \
+                     consistent across independent nodes); it is offered on redis://…?fair=true",
+                ));
+            }
             (other, _) => {
                 let known = if redlock {
-                    "connect_timeout, command_timeout, prefix, drift, retry_delay"
+                    "connect_timeout, command_timeout, prefix, drift, retry_delay, tls, tls_ca"
                 } else {
                     "connect_timeout, command_timeout, prefix, tls_ca, fair, waiter_timeout"
                 };
@@ -178,7 +199,8 @@ pub(crate) fn parse_redis(url: &str) -> Result<(Target, UrlOptions)> {
     ))
 }
 
-/// `redlock://[[user]:password@]host:port,host:port,…[/db][?options]`: one target per host,
+/// `redlock://[[user]:password@]host:port,host:port,…[/db][?options]` (`tls=true`: every node
+/// over TLS): one target per host,
 /// all with the same credentials and database.
 pub(crate) fn parse_redlock(url: &str) -> Result<(Vec<Target>, UrlOptions)> {
     let usage = "expected redlock://[[user]:password@]host:port,host:port,…[/db][?options]";
@@ -200,16 +222,20 @@ pub(crate) fn parse_redlock(url: &str) -> Result<(Vec<Target>, UrlOptions)> {
     };
     let db = db_path(url, path)?;
     let opts = parse_query(url, query, true)?;
+    if opts.tls_ca.is_some() && !opts.tls {
+        return Err(bad(url, "tls_ca= needs tls=true (every node over TLS)"));
+    }
+    let scheme = if opts.tls { "rediss" } else { "redis" };
     let mut targets = Vec::new();
     for host in hosts.split(',') {
         if host.trim().is_empty() {
             return Err(bad(url, format!("an empty host in the list; {usage}")));
         }
-        let one = format!("redis://{userinfo}{host}{db}");
+        let one = format!("{scheme}://{userinfo}{host}{db}");
         ::url::Url::parse(&one).map_err(|e| bad(url, format!("host `{host}`: {e}; {usage}")))?;
         targets.push(Target {
             url: one,
-            tls: false,
+            tls: opts.tls,
         });
     }
     if targets.len() < 3 {
@@ -274,5 +300,12 @@ mod tests {
             .to_string();
         assert!(err.contains("at least 3") && !err.contains("pw@"), "{err}");
         assert!(parse_redlock("redlock://a:1,,c:3").is_err());
+        let (t, o) = parse_redlock("redlock://a:1,b:2,c:3?tls=true&tls_ca=/ca.pem").unwrap();
+        assert!(t.iter().all(|t| t.tls && t.url.starts_with("rediss://")));
+        assert_eq!(o.tls_ca.as_deref(), Some(std::path::Path::new("/ca.pem")));
+        let err = parse_redlock("redlock://a:1,b:2,c:3?tls_ca=/ca.pem").unwrap_err();
+        assert!(err.to_string().contains("tls=true"), "{err}");
+        let err = parse_redlock("redlock://a:1,b:2,c:3?fair=true").unwrap_err();
+        assert!(err.to_string().contains("not supported"), "{err}");
     }
 }

@@ -1,9 +1,13 @@
 //! Waking waiters by pub/sub: ONE subscription connection per backend (per server), shared by
 //! every key this process waits for. Each waited-for channel has a generation counter that the
-//! reader task bumps on every release message (keeping the message: in fair mode, the id of
-//! the waiter whose turn it is, or empty for everyone); a waiter notes the generation before its
+//! reader task bumps on every release message; a waiter notes the generation before its
 //! attempt and sleeps until it moves (or its fallback timer fires), so a release that lands
 //! between the attempt and the sleep is never missed.
+//!
+//! Fair mode wakes one waiter at a time, by name: each backend also has an **inbox** channel
+//! (`locksmith:inbox:<random>`), subscribed once and kept, and a fair waiter's id starts with
+//! it (`<inbox>#<random>`). A release publishes the id of the waiter whose turn it is on that
+//! waiter's inbox, so only its process hears it, and the reader task wakes only that waiter.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
@@ -16,12 +20,10 @@ use tokio::sync::watch;
 use crate::conn::Node;
 use crate::error::connect_timeout;
 
-/// The last wake-up on a channel: how many so far, and whom the last one was for (empty: for
-/// every waiter).
+/// The wake-ups on a channel so far.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Wake {
     pub(crate) count: u64,
-    pub(crate) to: String,
 }
 
 #[derive(Debug)]
@@ -34,6 +36,9 @@ struct Channel {
 #[derive(Default)]
 struct Shared {
     channels: Mutex<HashMap<String, Channel>>,
+    /// This backend's inbox channel, and the fair waiters listening on it, by waiter id.
+    inbox: String,
+    addressed: Mutex<HashMap<String, watch::Sender<u64>>>,
     /// The subscription connection; subscribe/unsubscribe are ordered by this lock.
     sink: tokio::sync::Mutex<Option<(u64, PubSubSink)>>,
     connections: Mutex<u64>,
@@ -43,6 +48,8 @@ struct Shared {
 pub(crate) struct Waker {
     node: Arc<Node>,
     shared: Arc<Shared>,
+    /// The inbox subscription, made at the first fair wait and kept.
+    inbox: tokio::sync::OnceCell<Registration>,
 }
 
 impl std::fmt::Debug for Waker {
@@ -61,9 +68,35 @@ pub(crate) struct Registration {
 
 impl Waker {
     pub(crate) fn new(node: Arc<Node>) -> Self {
+        let shared = Shared {
+            inbox: format!("{INBOX_PREFIX}{}", crate::layout::secret()),
+            ..Shared::default()
+        };
         Self {
             node,
-            shared: Arc::default(),
+            shared: Arc::new(shared),
+            inbox: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// A new fair-waiter id: this backend's inbox channel, `#`, and 128 random bits.
+    pub(crate) fn waiter_id(&self) -> String {
+        format!("{}#{}", self.shared.inbox, crate::layout::secret())
+    }
+
+    /// Listens for wake-ups addressed to waiter `id` (from [`Waker::waiter_id`]). Nothing is
+    /// sent to the server here: [`Addressed::ensure_subscribed`] subscribes the inbox if needed.
+    pub(crate) fn address(&self, id: &str) -> Addressed<'_> {
+        let (tx, rx) = watch::channel(0);
+        self.shared
+            .addressed
+            .lock()
+            .expect("waker")
+            .insert(id.to_owned(), tx);
+        Addressed {
+            waker: self,
+            id: id.to_owned(),
+            rx,
         }
     }
 
@@ -96,7 +129,65 @@ impl Waker {
     }
 }
 
+/// Prefix of every inbox channel name.
+pub(crate) const INBOX_PREFIX: &str = "locksmith:inbox:";
+
+/// One fair waiter's wake-ups: `rx` moves when a release names it (or the subscription
+/// connection broke). Dropping it stops listening.
+pub(crate) struct Addressed<'a> {
+    waker: &'a Waker,
+    id: String,
+    pub(crate) rx: watch::Receiver<u64>,
+}
+
+impl Addressed<'_> {
+    /// True when the inbox is subscribed now, so that a release from here on is heard.
+    pub(crate) fn is_subscribed(&self) -> bool {
+        self.waker
+            .inbox
+            .get()
+            .is_some_and(Registration::is_subscribed)
+    }
+
+    /// Subscribes the inbox (at the first fair wait, or again after its connection broke).
+    ///
+    /// # Errors
+    /// When the subscription connection cannot be made.
+    ///
+    /// # Cancel safety
+    /// Cancel-safe.
+    pub(crate) async fn ensure_subscribed(&self) -> Result<()> {
+        let w = self.waker;
+        let reg = w
+            .inbox
+            .get_or_try_init(|| w.register(&w.shared.inbox))
+            .await?;
+        reg.ensure_subscribed().await
+    }
+}
+
+impl Drop for Addressed<'_> {
+    fn drop(&mut self) {
+        self.waker
+            .shared
+            .addressed
+            .lock()
+            .expect("waker")
+            .remove(&self.id);
+    }
+}
+
 impl Registration {
+    /// True when the channel is subscribed on the current subscription connection.
+    pub(crate) fn is_subscribed(&self) -> bool {
+        self.shared
+            .channels
+            .lock()
+            .expect("waker")
+            .get(&self.channel)
+            .is_some_and(|c| c.subscribed)
+    }
+
     /// Subscribes again if the subscription connection broke since.
     ///
     /// # Errors
@@ -162,13 +253,17 @@ async fn connect(node: &Node, shared: &Arc<Shared>) -> Result<(u64, PubSubSink)>
     tokio::spawn(async move {
         while let Some(msg) = stream.next().await {
             let Some(shared) = weak.upgrade() else { return };
+            if msg.get_channel_name() == shared.inbox {
+                // Only the waiter named wakes.
+                let to: String = msg.get_payload().unwrap_or_default();
+                if let Some(tx) = shared.addressed.lock().expect("waker").get(&to) {
+                    tx.send_modify(|n| *n += 1);
+                }
+                continue;
+            }
             let map = shared.channels.lock().expect("waker");
             if let Some(c) = map.get(msg.get_channel_name()) {
-                let to: String = msg.get_payload().unwrap_or_default();
-                c.generation.send_modify(|w| {
-                    w.count += 1;
-                    w.to = to;
-                });
+                c.generation.send_modify(|w| w.count += 1);
             }
         }
         // The connection ended: forget it, and wake every waiter so it retries (and
@@ -182,10 +277,10 @@ async fn connect(node: &Node, shared: &Arc<Shared>) -> Result<(u64, PubSubSink)>
         }
         for c in shared.channels.lock().expect("waker").values_mut() {
             c.subscribed = false;
-            c.generation.send_modify(|w| {
-                w.count += 1;
-                w.to = String::new();
-            });
+            c.generation.send_modify(|w| w.count += 1);
+        }
+        for tx in shared.addressed.lock().expect("waker").values() {
+            tx.send_modify(|n| *n += 1);
         }
     });
     Ok((id, sink))

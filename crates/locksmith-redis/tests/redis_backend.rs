@@ -323,3 +323,68 @@ async fn fair_mode_skips_a_dead_waiter_and_tries_respect_the_queue() {
     }
     assert!(held.release().await.unwrap());
 }
+
+#[tokio::test]
+async fn fair_waiters_of_many_keys_share_one_inbox_and_each_is_woken() {
+    // A server of its own: no other test's channels to count.
+    let server = RedisServer::start();
+    let url = format!("{}?fair=true", server.url());
+    let (holder, waiter) = (locker(&url), locker(&url));
+    let mut conn = raw(&server.url()).await;
+    let mut guards = Vec::new();
+    let mut tasks = Vec::new();
+    for i in 0..10 {
+        let key = format!("inbox-{i}");
+        guards.push(holder.acquire(&key, &opts()).await.unwrap());
+        let waiter = waiter.clone();
+        tasks.push(tokio::spawn(
+            async move { waiter.acquire(&key, &opts()).await },
+        ));
+    }
+    // Wait until all ten are queued on the server.
+    for i in 0..10 {
+        let queue = format!("{{inbox-{i}}}:locksmith:queue");
+        while conn.zcard::<_, u64>(&queue).await.unwrap() == 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    let inboxes: Vec<String> = redis::cmd("PUBSUB")
+        .arg("CHANNELS")
+        .arg("locksmith:inbox:*")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(
+        inboxes.len(),
+        1,
+        "one inbox for ten waiting keys: {inboxes:?}"
+    );
+    let key_channels: Vec<String> = redis::cmd("PUBSUB")
+        .arg("CHANNELS")
+        .arg("*:locksmith:released")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(key_channels.is_empty(), "fair waiters need no key channel");
+    // Releases land back to back, each naming its own waiter on the one inbox: every
+    // waiter is woken and granted.
+    for g in guards {
+        assert!(g.release().await.unwrap());
+    }
+    for t in tasks {
+        let g = tokio::time::timeout(PATIENCE, t)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert!(g.release().await.unwrap());
+    }
+    // The inbox stays subscribed for the next wait.
+    let inboxes: Vec<String> = redis::cmd("PUBSUB")
+        .arg("CHANNELS")
+        .arg("locksmith:inbox:*")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(inboxes.len(), 1);
+}

@@ -128,3 +128,58 @@ async fn tokens_rise_when_the_granting_quorum_changes() {
     );
     assert!(g.release().await.unwrap());
 }
+
+#[tokio::test]
+async fn redlock_over_tls_with_a_private_ca() {
+    let started: Vec<(RedisServer, std::path::PathBuf)> =
+        (0..3).map(|_| RedisServer::start_tls()).collect();
+    // Each test server has its own CA: trust all three from one PEM file.
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("cas.pem");
+    let pems: Vec<u8> = started
+        .iter()
+        .flat_map(|(_, ca)| std::fs::read(ca).unwrap())
+        .collect();
+    std::fs::write(&bundle, pems).unwrap();
+    let hosts: Vec<String> = started
+        .iter()
+        .map(|(s, _)| format!("127.0.0.1:{}", s.port()))
+        .collect();
+    let ca: String =
+        ::url::form_urlencoded::byte_serialize(bundle.to_string_lossy().as_bytes()).collect();
+    let url = format!("redlock://{}?tls=true&tls_ca={ca}", hosts.join(","));
+    let (a, b) = (locker(&url), locker(&url));
+    let g = a.acquire("tls", &opts()).await.expect("Redlock over TLS");
+    assert!(b.try_acquire("tls", &opts()).await.unwrap().is_none());
+    let t = g.fencing_token();
+    assert!(g.release().await.unwrap());
+    let g = b.acquire("tls", &opts()).await.unwrap();
+    assert!(g.fencing_token() > t);
+    assert!(g.release().await.unwrap());
+    // Plain text to TLS ports: a clear error naming how many nodes answered, no hang.
+    let plain = format!(
+        "redlock://{}?connect_timeout=2s&command_timeout=1s",
+        hosts.join(",")
+    );
+    let err = locker(&plain)
+        .try_acquire("tls", &opts())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("0 of 3"), "{err}");
+}
+
+#[tokio::test]
+async fn holder_shows_the_grant_token_also_after_a_write_back() {
+    let servers = five();
+    let url = url(&servers);
+    let locker = locker(&url);
+    let key = LockKey::new("holder-token").unwrap();
+    // A fresh key: each node seeds its counter from its own clock, so the first grant's
+    // counters disagree and the token is written back.
+    for _ in 0..3 {
+        let g = locker.acquire(&key, &opts()).await.unwrap();
+        let info = locker.holder(&key).await.unwrap().expect("held");
+        assert_eq!(info.token, Some(g.fencing_token()));
+        assert!(g.release().await.unwrap());
+    }
+}

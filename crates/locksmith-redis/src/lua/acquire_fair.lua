@@ -11,15 +11,24 @@ local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
 
 -- Skip waiters at the head that stopped retrying (crashed, cancelled without cleanup).
 local head = redis.call('ZRANGE', KEYS[3], 0, 0)[1]
+local skipped = false
 while head do
   local alive = tonumber(redis.call('HGET', KEYS[4], head) or '0')
   if alive >= now_ms then break end
   redis.call('ZREM', KEYS[3], head)
   redis.call('HDEL', KEYS[4], head)
+  skipped = true
   head = redis.call('ZRANGE', KEYS[3], 0, 0)[1]
 end
 
-if redis.call('EXISTS', KEYS[1]) == 0 and (not head or head == ARGV[4]) then
+local free = redis.call('EXISTS', KEYS[1]) == 0
+if free and skipped and head and head ~= ARGV[4] then
+  -- The lock is free and the new head may not know it is first: wake it (see release.lua).
+  local inbox = string.match(head, '^(.+)#[^#]*$')
+  if inbox then redis.call('PUBLISH', inbox, head) end
+end
+
+if free and (not head or head == ARGV[4]) then
   if head then
     redis.call('ZREM', KEYS[3], head)
     redis.call('HDEL', KEYS[4], head)

@@ -518,50 +518,47 @@ impl Backend for RedlockBackend {
         let names = Names::new(&shared.opts.prefix, key);
         let (n, quorum) = (shared.nodes.len(), shared.quorum());
         let timeout = shared.node_timeout(Duration::from_secs(30));
-        let lock = names.lock.as_str();
+        let lock: Arc<str> = names.lock.as_str().into();
         // One random value on every node, as Redlock does, so the delete can go to all of them.
-        let value = crate::native::secret();
-        let value = value.as_str();
+        let value: Arc<str> = crate::native::secret().into();
+        let request = |i: usize, set: bool| {
+            let (node, lock, value) = (
+                Arc::clone(&shared.nodes[i]),
+                Arc::clone(&lock),
+                Arc::clone(&value),
+            );
+            async move {
+                if set {
+                    crate::native::set_nx(&node, &lock, &value).await
+                } else {
+                    crate::native::compare_and_delete(&node, &lock, &value).await
+                }
+            }
+        };
         let set = fan_out(
             n,
             timeout,
             |i| shared.url_of(i),
-            |i| crate::native::set_nx(&shared.nodes[i], lock, value),
+            |i| request(i, true),
             |a| count(a, |s| *s) >= quorum || count(a, |s| !*s) > n - quorum,
         )
         .await;
         let granted = count(&set, |s| *s);
-        let deleted = fan_out(
+        // Nodes that have not answered when a majority has get their delete in the background
+        // (`fan_out` finishes them), so a late `SET` cannot leave the key behind.
+        fan_out(
             n,
             timeout,
             |i| shared.url_of(i),
-            |i| crate::native::compare_and_delete(&shared.nodes[i], lock, value),
+            |i| request(i, false),
             |a| answered(a) >= quorum,
         )
         .await;
-        // Nodes that had not answered yet still get their delete, in the background, so that
-        // a late `SET` cannot leave the key behind for the next pair.
-        for (i, d) in deleted.iter().enumerate() {
-            if !matches!(d, Some(Ok(_))) {
-                let (node, lock, value) = (
-                    Arc::clone(&shared.nodes[i]),
-                    lock.to_owned(),
-                    value.to_owned(),
-                );
-                tokio::spawn(async move {
-                    let _ = tokio::time::timeout(
-                        timeout,
-                        crate::native::compare_and_delete(&node, &lock, &value),
-                    )
-                    .await;
-                });
-            }
-        }
         if granted < quorum {
             return Err(if answered(&set) < quorum {
-                shared.no_quorum(lock, "native pair", &set)
+                shared.no_quorum(&lock, "native pair", &set)
             } else {
-                crate::native::busy(&shared.url, lock)
+                crate::native::busy(&shared.url, &lock)
             });
         }
         Ok(Some(

@@ -6,6 +6,7 @@ use locksmith_sql::{Driver, counter_setup_error};
 use mysql_async::prelude::Queryable;
 use tokio::sync::Mutex;
 
+use crate::hangup::{HangUp, Mark};
 use crate::name::lock_name;
 
 const TRY_LOCK: &str = include_str!("../sql/try_lock.sql");
@@ -31,6 +32,8 @@ pub struct MySqlDriver {
 pub struct MyConn {
     conn: Mutex<mysql_async::Conn>,
     id: u32,
+    /// A watch on the session's socket that sees a hang-up at once, where one could be set.
+    hangup: Option<HangUp>,
 }
 
 /// Server errors meaning "you may not create this table".
@@ -67,19 +70,19 @@ impl Driver for MySqlDriver {
     }
 
     async fn connect(&self) -> Result<MyConn> {
-        let conn = mysql_async::Conn::new(self.opts.clone())
-            .await
-            .map_err(|e| {
-                self.err(
-                    None,
-                    "cannot connect (is the server running, and are the host, port, user, \
+        let (opts, mark) = Mark::new(&self.opts);
+        let conn = mysql_async::Conn::new(opts).await.map_err(|e| {
+            self.err(
+                None,
+                "cannot connect (is the server running, and are the host, port, user, \
                  password and database right?)",
-                    e,
-                )
-            })?;
+                e,
+            )
+        })?;
         Ok(MyConn {
             id: conn.id(),
             conn: Mutex::new(conn),
+            hangup: mark.watch(),
         })
     }
 
@@ -204,6 +207,17 @@ impl Driver for MySqlDriver {
         c.ping()
             .await
             .map_err(|e| self.err(None, "the health check failed", e))
+    }
+
+    async fn closed(&self, conn: &MyConn) -> String {
+        match &conn.hangup {
+            Some(h) => h.wait().await,
+            None => std::future::pending().await,
+        }
+    }
+
+    fn is_closed(&self, conn: &MyConn) -> bool {
+        conn.hangup.as_ref().is_some_and(HangUp::seen)
     }
 
     async fn cancel_wait(&self, conn: &MyConn) {

@@ -85,9 +85,16 @@
 //! grants a released name to its waiters in arrival order.
 //!
 //! ## Loss
-//! The lease pings its connection every `health_check`; a failed or unanswered ping (the
-//! connection was `KILL`ed, the server restarted, the link went silent) closes it and
-//! resolves [`Guard::lost`](locksmith_core::Guard::lost).
+//! The pinned connection's TCP socket is watched: when the server or the network closes or
+//! resets it (`KILL`, a server restart, a proxy that drops the link), the kernel tells the
+//! watch at once and [`Guard::lost`](locksmith_core::Guard::lost) resolves. mysql_async does
+//! not hand out its socket, so locksmith finds it by a mark: each new connection gets a TCP
+//! keepalive idle time unique among the connects in flight (7201–10799 s), and after the
+//! handshake the one socket of the process carrying it is the connection's; its idle time is
+//! then set to 7200 s (Linux's default), so **every connection has TCP keepalive on, after
+//! two idle hours**. With `tcp_keepalive=…` in the URL, over a Unix socket, or off Linux there
+//! is no watch. Besides, the lease pings its connection every `health_check`: a failed or
+//! unanswered ping (the link went silent) closes it and resolves `lost()`.
 //!
 //! ## Limits
 //! - Proxies that multiplex sessions (ProxySQL with multiplexing, some cloud proxies) break
@@ -96,6 +103,7 @@
 //! - No TLS in this build (see URL).
 
 mod driver;
+mod hangup;
 mod name;
 mod url;
 

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use locksmith_core::{Error, LockOptions, Locker, LossReason};
 use locksmith_mysql::{MySqlBackend, lock_name};
+use locksmith_testkit::proxy::FaultProxy;
 use locksmith_testkit::servers::mariadb::{MariaDb, client_command, mariadb};
 
 const PATIENCE: Duration = Duration::from_secs(60);
@@ -47,7 +48,8 @@ fn with_params(url: &str, extra: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_connection_is_lost_and_next_waiter_gets_it() {
     let db = mariadb();
-    let a = locker(&with_params(&db.url, "health_check=100ms"));
+    // A health check of an hour: only the watch on the socket can see the loss in time.
+    let a = locker(&with_params(&db.url, "health_check=1h"));
     let b = locker(&db.url);
     let key = "kill-me";
     let held = a.acquire(key, &opts().owner("doomed")).await.unwrap();
@@ -81,6 +83,38 @@ async fn killed_connection_is_lost_and_next_waiter_gets_it() {
         .unwrap();
     assert!(next.fencing_token() > token);
     assert!(next.release().await.unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reset_connection_is_lost_and_the_next_holder_gets_a_larger_token() {
+    let db = mariadb();
+    let proxy = FaultProxy::start(([127, 0, 0, 1], db.port).into())
+        .await
+        .unwrap();
+    // Through the proxy, with a health check of an hour: only the watch on the socket can
+    // see the reset before the test gives up.
+    let a = locker(&format!(
+        "mysql://root@{}/locksmith?prefer_socket=false&health_check=1h",
+        proxy.addr()
+    ));
+    let b = locker(&db.url);
+    let key = "reset-me";
+    let held = a.acquire(key, &opts().owner("reset")).await.unwrap();
+    let token = held.fencing_token();
+    assert!(b.try_acquire(key, &opts()).await.unwrap().is_none());
+    proxy.reset_all();
+    let reason = tokio::time::timeout(PATIENCE, held.lost())
+        .await
+        .expect("lost() resolves after the reset");
+    assert!(matches!(reason, LossReason::SessionEnded(_)), "{reason:?}");
+    let next = b.acquire(key, &opts()).await.unwrap();
+    let next_token = next.fencing_token();
+    assert!(next_token > token);
+    assert!(next.release().await.unwrap());
+    // The holder's backend works again through the healed proxy.
+    let again = a.acquire(key, &opts()).await.unwrap();
+    assert!(again.fencing_token() > next_token);
+    assert!(again.release().await.unwrap());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

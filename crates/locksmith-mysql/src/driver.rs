@@ -1,5 +1,7 @@
 //! [`MySqlDriver`]: MySQL/MariaDB named locks for the shared SQL engine.
 
+use std::time::{Duration, Instant};
+
 use async_trait::async_trait;
 use locksmith_core::{BoxError, Error, HolderInfo, LockKey, Result};
 use locksmith_sql::{Driver, counter_setup_error};
@@ -11,7 +13,6 @@ use crate::name::lock_name;
 
 const TRY_LOCK: &str = include_str!("../sql/try_lock.sql");
 const LOCK_WAIT: &str = include_str!("../sql/lock_wait.sql");
-const TAKE_TOKEN: &str = include_str!("../sql/take_token.sql");
 const UNLOCK: &str = include_str!("../sql/unlock.sql");
 const HOLDER: &str = include_str!("../sql/holder.sql");
 const COUNTER_EXISTS: &str = include_str!("../sql/counter_exists.sql");
@@ -88,7 +89,7 @@ impl Driver for MySqlDriver {
 
     async fn warm_up(&self, conn: &MyConn) -> Result<()> {
         let mut c = conn.conn.lock().await;
-        for sql in [TRY_LOCK, LOCK_WAIT, TAKE_TOKEN, UNLOCK] {
+        for sql in [TRY_LOCK, LOCK_WAIT, UNLOCK] {
             // Prepared statements stay in the connection's statement cache.
             c.prep(sql)
                 .await
@@ -149,27 +150,24 @@ impl Driver for MySqlDriver {
     async fn lock_wait(&self, conn: &MyConn, name: &String, owner: &str) -> Result<u64> {
         let mut c = conn.conn.lock().await;
         loop {
-            let got: Option<Option<i64>> =
-                c.exec_first(LOCK_WAIT, (name, WAIT_CHUNK_SECS))
-                    .await
-                    .map_err(|e| self.err(Some(name), "waiting for the lock failed", e))?;
-            match got.flatten() {
-                Some(1) => break,
-                Some(_) => continue,
-                None => {
-                    return Err(Error::backend(
-                        &self.masked,
-                        Some(name),
-                        "GET_LOCK returned NULL (the wait was killed or failed on the server)",
-                        None,
-                    ));
-                }
+            let started = Instant::now();
+            c.exec_drop(LOCK_WAIT, (name, owner, name, WAIT_CHUNK_SECS))
+                .await
+                .map_err(|e| self.err(Some(name), "waiting for the lock failed", e))?;
+            if c.affected_rows() > 0 {
+                return token(&c).ok_or_else(|| self.no_token(name));
+            }
+            // Not granted: the chunk timed out (wait again), or GET_LOCK returned NULL early.
+            if started.elapsed() < Duration::from_secs(u64::from(WAIT_CHUNK_SECS) / 2) {
+                return Err(Error::backend(
+                    &self.masked,
+                    Some(name),
+                    "GET_LOCK returned without the lock (the wait was killed or failed on the \
+                     server)",
+                    None,
+                ));
             }
         }
-        c.exec_drop(TAKE_TOKEN, (name, owner))
-            .await
-            .map_err(|e| self.err(Some(name), "taking the fencing token failed", e))?;
-        token(&c).ok_or_else(|| self.no_token(name))
     }
 
     async fn unlock(&self, conn: &MyConn, name: &String) -> Result<bool> {

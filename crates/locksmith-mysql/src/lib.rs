@@ -64,10 +64,10 @@
 //!   created on first use with [`CREATE_COUNTER`]: one row per name (compared with
 //!   `utf8mb4_unicode_ci`, so case variants share a row), holding the last token, the
 //!   holder's owner label and connection id. A user that may not create it gets an error
-//!   giving the SQL to run once. The attempt is **one statement**: `INSERT … SELECT … WHERE
-//!   GET_LOCK(name, 0) = 1 ON DUPLICATE KEY UPDATE token = LAST_INSERT_ID(token + 1) …`
-//!   writes a row only when the lock was granted, and the token returns in the reply's
-//!   last-insert-id. After a blocking wait the same upsert follows the grant. InnoDB commits
+//!   giving the SQL to run once. An attempt, and a blocking wait too, is **one statement**:
+//!   `INSERT … SELECT … WHERE GET_LOCK(name, timeout) = 1 ON DUPLICATE KEY UPDATE token =
+//!   LAST_INSERT_ID(token + 1) …` writes a row only when the lock was granted, and the token
+//!   returns in the reply's last-insert-id; a release is one `RELEASE_LOCK`. InnoDB commits
 //!   each upsert before the lock is used, so tokens are unique and strictly increasing across
 //!   successive holders of a name. Rows are never deleted. With `binlog_format=STATEMENT`
 //!   the server logs the attempt as unsafe for replication: use `MIXED` or `ROW`.

@@ -292,9 +292,8 @@ impl<D: Driver> Backend for SqlBackend<D> {
         let Some(wait) = turn.wait.as_mut() else {
             unreachable!("a wait was just started or inherited");
         };
-        let outcome = wait.outcome(key.as_str()).await;
+        let (s, token) = wait.outcome().await;
         turn.wait = None;
-        let (s, token) = outcome?;
         let token = token?;
         Ok(Some(inner.grant(key, &name, s, turn, token)))
     }

@@ -14,6 +14,7 @@ use crate::key::advisory_id;
 const TRY_LOCK: &str = include_str!("../sql/try_lock.sql");
 const TRY_LOCK_SAME_OWNER: &str = include_str!("../sql/try_lock_same_owner.sql");
 const LOCK_WAIT: &str = include_str!("../sql/lock_wait.sql");
+const LOCK_WAIT_SAME_OWNER: &str = include_str!("../sql/lock_wait_same_owner.sql");
 const UNLOCK: &str = include_str!("../sql/unlock.sql");
 const HOLDER: &str = include_str!("../sql/holder.sql");
 const COUNTER_EXISTS: &str = include_str!("../sql/counter_exists.sql");
@@ -32,6 +33,7 @@ struct Statements {
     try_lock: Statement,
     try_lock_same_owner: Statement,
     lock_wait: Statement,
+    lock_wait_same_owner: Statement,
     unlock: Statement,
     holder: Statement,
 }
@@ -76,11 +78,12 @@ impl PgDriver {
                     }
                     Ok(())
                 };
-                let (_, a, b, w, u, h) = tokio::try_join!(
+                let (_, a, b, w, ws, u, h) = tokio::try_join!(
                     check,
                     c.prepare(TRY_LOCK),
                     c.prepare(TRY_LOCK_SAME_OWNER),
                     c.prepare(LOCK_WAIT),
+                    c.prepare(LOCK_WAIT_SAME_OWNER),
                     c.prepare(UNLOCK),
                     c.prepare(HOLDER),
                 )
@@ -89,6 +92,7 @@ impl PgDriver {
                     try_lock: a,
                     try_lock_same_owner: b,
                     lock_wait: w,
+                    lock_wait_same_owner: ws,
                     unlock: u,
                     holder: h,
                 })
@@ -230,12 +234,16 @@ impl Driver for PgDriver {
     async fn lock_wait(&self, conn: &PgConn, name: &i64, owner: &str) -> Result<u64> {
         let st = self.statements(conn).await?;
         let key = key_of(name);
-        let row = conn
-            .client
-            .query_one(&st.lock_wait, &[name, &owner])
-            .await
-            .map_err(|e| self.err(Some(&key), "waiting for the lock failed", e))?;
-        Self::set_owner(conn, owner);
+        let row = if Self::owner_is(conn, owner) {
+            conn.client.query_one(&st.lock_wait_same_owner, &[name]).await
+        } else {
+            let r = conn.client.query_one(&st.lock_wait, &[name, &owner]).await;
+            if r.is_ok() {
+                Self::set_owner(conn, owner);
+            }
+            r
+        }
+        .map_err(|e| self.err(Some(&key), "waiting for the lock failed", e))?;
         Ok(token(row.get(0)))
     }
 

@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use locksmith_core::{BoxError, Error, HolderInfo, LockKey, Result};
-use locksmith_sql::{Driver, counter_setup_error};
+use locksmith_sql::{Driver, Settings, counter_setup_error};
 use mysql_async::prelude::Queryable;
 use tokio::sync::Mutex;
 
@@ -25,8 +25,8 @@ const WAIT_CHUNK_SECS: u32 = 3600;
 /// MySQL's and MariaDB's dialect of the shared engine.
 #[derive(Debug)]
 pub struct MySqlDriver {
-    pub(crate) opts: mysql_async::Opts,
-    pub(crate) masked: String,
+    opts: mysql_async::Opts,
+    masked: String,
 }
 
 /// One MySQL session.
@@ -57,6 +57,15 @@ impl MySqlDriver {
 impl Driver for MySqlDriver {
     type Conn = MyConn;
     type Name = String;
+
+    fn from_url(url: &str) -> Result<(Self, Settings)> {
+        let p = crate::url::parse(url)?;
+        let driver = Self {
+            opts: p.opts,
+            masked: p.masked,
+        };
+        Ok((driver, p.settings))
+    }
 
     fn scheme(&self) -> &'static str {
         "mysql"

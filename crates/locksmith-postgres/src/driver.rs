@@ -4,7 +4,7 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 use locksmith_core::{Error, HolderInfo, LockKey, Result};
-use locksmith_sql::{Driver, counter_setup_error};
+use locksmith_sql::{Driver, Settings, counter_setup_error};
 use tokio::sync::{OnceCell, watch};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{CancelToken, Client, NoTls, Statement};
@@ -24,8 +24,8 @@ pub const CREATE_COUNTER: &str = include_str!("../sql/create_counter.sql");
 /// PostgreSQL's dialect of the shared engine.
 #[derive(Debug)]
 pub struct PgDriver {
-    pub(crate) config: tokio_postgres::Config,
-    pub(crate) masked: String,
+    config: tokio_postgres::Config,
+    masked: String,
 }
 
 /// The statements of one connection, prepared on first use.
@@ -129,6 +129,15 @@ fn key_of(name: &i64) -> String {
 impl Driver for PgDriver {
     type Conn = PgConn;
     type Name = i64;
+
+    fn from_url(url: &str) -> Result<(Self, Settings)> {
+        let p = crate::url::parse(url)?;
+        let driver = Self {
+            config: p.config,
+            masked: p.masked,
+        };
+        Ok((driver, p.settings))
+    }
 
     fn scheme(&self) -> &'static str {
         "postgres"
@@ -235,7 +244,9 @@ impl Driver for PgDriver {
         let st = self.statements(conn).await?;
         let key = key_of(name);
         let row = if Self::owner_is(conn, owner) {
-            conn.client.query_one(&st.lock_wait_same_owner, &[name]).await
+            conn.client
+                .query_one(&st.lock_wait_same_owner, &[name])
+                .await
         } else {
             let r = conn.client.query_one(&st.lock_wait, &[name, &owner]).await;
             if r.is_ok() {

@@ -48,10 +48,15 @@ torture_dir="$(mktemp -d)"
 "$LOCKSMITH_BIN" torture --url "file://$torture_dir/locks" --duration 20s --faults pause,kill \
   --out "$torture_dir/out" || { echo "torture failed; report above, histories kept in $torture_dir/out" >&2; exit 1; }
 rm -rf "$torture_dir"
-# Every landed networked backend, on private servers the run starts itself, with the fault proxy
-# in front of them (partition, latency, cut, reset) besides pause and kill; redis also restarts
-# its server (fsynced append-only file), and redlock a minority, then a majority, of its five
-# nodes (the proxy fronts one host:port, so redlock gets no network faults yet).
+# Every landed networked backend, on private servers the run starts itself, with a fault proxy
+# in front of each server (partition, latency, cut, reset), pause and kill of holders, and a
+# restart of the servers over their data (sessions end, fencing counters survive). Redlock's
+# network faults and restarts hit a minority (2 of 5 nodes), then a majority; its
+# expected-unsafe scenario restarts a majority of nodes without persistence while a lock is
+# held, and passes only if the checker catches the overlap. A known finding (see the torture
+# crate docs) keeps one fault out for now: ZooKeeper skips pause (a holder paused past its
+# session timeout loses the session, and its guard has no local deadline to read as lost on
+# resume).
 torture() {
   local name="$1"; shift
   log "torture ($name)"
@@ -61,10 +66,14 @@ torture() {
   sed -n '3,/^$/p' "$out/report.md" >&2
   rm -rf "$out"
 }
-torture "redis, all faults" --servers redis --duration 25s --faults pause,kill,partition,latency,cut,reset,restart
+ALL_FAULTS=pause,kill,partition,latency,cut,reset,restart
+torture "redis, all faults" --servers redis --duration 25s --faults "$ALL_FAULTS"
 torture "redis, expected-unsafe pause-past-ttl" --servers redis --duration 15s --keys 1 --pause-past-ttl
-torture "redlock, 5 nodes, minority and majority restarts" --servers redlock --duration 20s --faults pause,kill,restart
-torture "postgres" --servers postgres --duration 20s --faults pause,kill,partition,latency,cut,reset
-torture "mysql" --servers mysql --duration 20s --faults pause,kill,partition,latency,cut,reset
-torture "etcd" --servers etcd --duration 20s --faults pause,kill,partition,latency,cut,reset
+torture "redlock, pause, kill, minority and majority restarts" --servers redlock --duration 20s --faults pause,kill,restart
+torture "redlock, network faults on a minority and a majority" --servers redlock --duration 20s --faults partition,latency,cut,reset
+torture "redlock, expected-unsafe restart-empty" --servers redlock --duration 15s --keys 1 --redlock-restart-empty
+torture "postgres, all faults" --servers postgres --duration 20s --faults "$ALL_FAULTS"
+torture "mysql, all faults" --servers mysql --duration 20s --faults "$ALL_FAULTS"
+torture "etcd, all faults" --servers etcd --duration 20s --faults "$ALL_FAULTS"
+torture "zookeeper" --servers zookeeper --duration 20s --faults kill,partition,latency,cut,reset,restart
 log "all tests passed"

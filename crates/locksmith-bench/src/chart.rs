@@ -35,7 +35,7 @@ pub fn write_svg(r: &Report, path: &Path) -> Result<(), String> {
                 .iter()
                 .map(|&(p, v)| (nines(p), v.max(0.01)))
                 .collect();
-            (!pts.is_empty()).then(|| (b.scheme.clone(), pts))
+            (!pts.is_empty()).then(|| (b.label.clone(), pts))
         })
         .collect();
     let all = curves.iter().flat_map(|(_, c)| c.iter().map(|p| p.1));
@@ -90,7 +90,7 @@ pub fn write_svg(r: &Report, path: &Path) -> Result<(), String> {
     let bars: Vec<(String, f64)> = r
         .backends
         .iter()
-        .filter_map(|b| Some((b.scheme.clone(), b.contended.as_ref()?.acquisitions_per_sec)))
+        .filter_map(|b| Some((b.label.clone(), b.contended.as_ref()?.acquisitions_per_sec)))
         .collect();
     let top = bars.iter().map(|b| b.1).fold(10.0_f64, f64::max) * 2.0;
     let n = bars.len().max(1);

@@ -33,6 +33,9 @@ pub struct Contended {
     pub clients: usize,
     /// Grants per second, all clients together.
     pub acquisitions_per_sec: f64,
+    /// Hand-overs per second: grants to a different client than the one that held the lock
+    /// before (a client re-taking its own lock is not one).
+    pub handovers_per_sec: f64,
     /// Wait before each grant.
     pub wait: Latency,
     /// From the holder starting its release to the next holder's acquire returning.
@@ -67,10 +70,15 @@ pub struct BackendReport {
     pub url: String,
     /// The backend's scheme.
     pub scheme: String,
+    /// A short name for charts: the scheme, unless the caller names the row otherwise.
+    pub label: String,
     /// Whether the backend grants waiters in arrival order (its declared capability).
     pub fair: bool,
     /// TTL lease or session-bound.
     pub lease_model: String,
+    /// Whether every grant carries a fencing token (true for every locksmith backend; false
+    /// for comparison rows of other libraries).
+    pub fencing: bool,
     /// The floor.
     pub floor: Option<Floor>,
     /// Sequential acquire+release.
@@ -93,8 +101,10 @@ impl BackendReport {
         Self {
             url: url.to_owned(),
             scheme: String::new(),
+            label: String::new(),
             fair: false,
             lease_model: String::new(),
+            fencing: true,
             floor: None,
             uncontended: None,
             throughput: None,
@@ -115,6 +125,8 @@ impl BackendReport {
             "postgres" | "postgresql" => "PostgreSQL advisory locks",
             "mysql" | "mariadb" => "MySQL/MariaDB GET_LOCK",
             "etcd" => "etcd (lease + revision)",
+            "zookeeper" => "ZooKeeper (sequential nodes)",
+            "rslock" => "rslock crate (Redlock)",
             _ => "?",
         }
     }
@@ -172,7 +184,7 @@ pub fn markdown(r: &Report) -> String {
         let na = || "—".to_owned();
         let _ = writeln!(
             s,
-            "| **{}** `{}`{} | {} | {} | {} | {} | {} | {} | {} | ✅ token per grant | {} |",
+            "| **{}** `{}`{} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             b.method(),
             b.url,
             if b.interrupted { " (interrupted)" } else { "" },
@@ -189,9 +201,11 @@ pub fn markdown(r: &Report) -> String {
             b.throughput
                 .as_ref()
                 .map_or_else(na, |t| rate(t.ops_per_sec)),
-            b.contended
-                .as_ref()
-                .map_or_else(na, |c| rate(c.acquisitions_per_sec)),
+            b.contended.as_ref().map_or_else(na, |c| format!(
+                "{} ({} hand-overs)",
+                rate(c.acquisitions_per_sec),
+                rate(c.handovers_per_sec)
+            )),
             b.contended.as_ref().map_or_else(na, |c| format!(
                 "{} / {} / {}",
                 us(c.wait.p50_us),
@@ -208,12 +222,29 @@ pub fn markdown(r: &Report) -> String {
                 c.jain,
                 if b.fair { "FIFO" } else { "no order" }
             )),
+            if b.fencing {
+                "✅ token per grant"
+            } else {
+                "❌ none"
+            },
             b.renewal.as_ref().map_or_else(na, |w| format!(
                 "{:.0} calls/s, RSS +{} KiB",
                 w.calls_per_sec,
                 w.rss_held_kib.saturating_sub(w.rss_before_kib)
             )),
         );
+    }
+    let floors: Vec<String> = r
+        .backends
+        .iter()
+        .filter_map(|b| {
+            b.floor
+                .as_ref()
+                .map(|f| format!("{}: {}", b.method(), f.method))
+        })
+        .collect();
+    if !floors.is_empty() {
+        let _ = writeln!(s, "\nFloor = {}.", floors.join("; "));
     }
     for b in &r.backends {
         for e in &b.errors {

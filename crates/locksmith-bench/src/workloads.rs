@@ -1,7 +1,7 @@
 //! The five workloads, run one after the other against one backend.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use locksmith_core::{AcquireRequest, Backend, Error, LockKey, LockOptions, Locker, Result};
@@ -75,6 +75,7 @@ pub async fn bench_backend(
     match open() {
         Ok(b) => {
             report.scheme = b.scheme().to_owned();
+            report.label = report.scheme.clone();
             let caps = b.capabilities();
             report.fair = caps.fair;
             report.lease_model = format!("{:?}", caps.lease_model);
@@ -113,12 +114,17 @@ pub async fn bench_backend(
             }
         };
     }
-    step!("floor", floor, floor(&open, &prefix, cfg, stop));
-    step!(
-        "uncontended",
-        uncontended,
-        uncontended(&open, &prefix, cfg, stop)
-    );
+    if !stop.is_stopped() {
+        let t = ticker("floor + uncontended");
+        match floor_and_uncontended(&open, &prefix, cfg, stop).await {
+            Ok((f, u)) => {
+                report.floor = Some(f);
+                report.uncontended = Some(u);
+            }
+            Err(e) => report.errors.push(format!("floor + uncontended: {e}")),
+        }
+        t.abort();
+    }
     step!(
         "throughput",
         throughput,
@@ -132,49 +138,72 @@ pub async fn bench_backend(
     report
 }
 
-/// `try_acquire` + `release` on the raw backend trait, sequential.
-async fn floor(open: &OpenFn, prefix: &str, cfg: &Config, stop: &Stop) -> Result<Floor> {
-    let backend = open()?;
-    let k = key(format!("{prefix}/floor"))?;
-    let req = AcquireRequest::new(Duration::from_secs(30), "locksmith-bench");
-    let mut h = histogram();
+/// The floor and the uncontended pair, interleaved one for one so that both see the same
+/// machine load: the backend's native pair ([`Backend::native_pair`]; for a backend that
+/// offers none, `try_acquire` + `release` on the raw trait), then `Locker::acquire` +
+/// `Guard::release` with default options, each on its own key and backend instance.
+async fn floor_and_uncontended(
+    open: &OpenFn,
+    prefix: &str,
+    cfg: &Config,
+    stop: &Stop,
+) -> Result<(Floor, Latency)> {
+    let raw = open()?;
+    let locker = Locker::new(open()?);
+    let (fk, uk) = (
+        key(format!("{prefix}/floor"))?,
+        key(format!("{prefix}/uncontended"))?,
+    );
+    let opts = LockOptions::new();
+    // One untimed round of each connects and warms up.
+    let native = raw.native_pair(&fk).await?;
+    if native.is_none() {
+        trait_pair(&raw, &fk).await?;
+    }
+    locker.acquire(&uk, &opts).await?.release().await?;
+    let (mut fh, mut uh) = (histogram(), histogram());
     let end = Instant::now() + cfg.duration;
     while Instant::now() < end && !stop.is_stopped() {
         let t = Instant::now();
-        let grant = backend.try_acquire(&k, &req).await?.ok_or_else(|| {
-            Error::backend(
-                backend.display_url(),
-                Some(k.as_str()),
-                "floor: the benchmark's own key was busy",
-                None,
-            )
-        })?;
-        grant.lease.release().await?;
-        record(&mut h, t.elapsed());
+        if native.is_some() {
+            raw.native_pair(&fk).await?;
+        } else {
+            trait_pair(&raw, &fk).await?;
+        }
+        record(&mut fh, t.elapsed());
+        let t = Instant::now();
+        let g = locker.acquire(&uk, &opts).await?;
+        g.release().await?;
+        record(&mut uh, t.elapsed());
         // Let the progress line and Ctrl-C run even when the backend never blocks.
         tokio::task::yield_now().await;
     }
-    Ok(Floor {
-        method: "Backend::try_acquire + Lease::release (raw trait)".into(),
-        latency: Latency::from_histogram(&h),
-    })
+    let method = native.map_or_else(
+        || "Backend::try_acquire + Lease::release (no native pair offered)".to_owned(),
+        str::to_owned,
+    );
+    Ok((
+        Floor {
+            method,
+            latency: Latency::from_histogram(&fh),
+        },
+        Latency::from_histogram(&uh),
+    ))
 }
 
-/// `Locker::acquire` + `Guard::release`, sequential, default options.
-async fn uncontended(open: &OpenFn, prefix: &str, cfg: &Config, stop: &Stop) -> Result<Latency> {
-    let locker = Locker::new(open()?);
-    let k = key(format!("{prefix}/uncontended"))?;
-    let opts = LockOptions::new();
-    let mut h = histogram();
-    let end = Instant::now() + cfg.duration;
-    while Instant::now() < end && !stop.is_stopped() {
-        let t = Instant::now();
-        let g = locker.acquire(&k, &opts).await?;
-        g.release().await?;
-        record(&mut h, t.elapsed());
-        tokio::task::yield_now().await;
-    }
-    Ok(Latency::from_histogram(&h))
+/// `try_acquire` + `release` on the raw backend trait.
+async fn trait_pair(backend: &Arc<dyn Backend>, k: &LockKey) -> Result<()> {
+    let req = AcquireRequest::new(Duration::from_secs(30), "locksmith-bench");
+    let grant = backend.try_acquire(k, &req).await?.ok_or_else(|| {
+        Error::backend(
+            backend.display_url(),
+            Some(k.as_str()),
+            "floor: the benchmark's own key was busy",
+            None,
+        )
+    })?;
+    grant.lease.release().await?;
+    Ok(())
 }
 
 /// N clients on N distinct keys.
@@ -234,10 +263,15 @@ async fn contended(
     // Nanoseconds since `base` + 1 at which the last holder started its release; 0 = none yet.
     let release_started = Arc::new(AtomicU64::new(0));
     let since_base = move || u64::try_from(base.elapsed().as_nanos()).unwrap_or(u64::MAX) + 1;
+    // The client that took the lock last (usize::MAX: none yet), to count hand-overs: grants
+    // to a different client than the one before.
+    let last = Arc::new(AtomicUsize::new(usize::MAX));
+    let switches = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
-    for _ in 0..cfg.clients {
+    for me in 0..cfg.clients {
         let locker = Locker::new(open()?);
         let (k, stop, rs) = (k.clone(), Arc::clone(stop), Arc::clone(&release_started));
+        let (last, switches) = (Arc::clone(&last), Arc::clone(&switches));
         tasks.push(tokio::spawn(async move {
             // A waiter still in line when the run ends gets its turn as the others leave.
             let opts = LockOptions::new().wait_for(Duration::from_secs(60));
@@ -247,6 +281,10 @@ async fn contended(
                 let g = locker.acquire(&k, &opts).await?;
                 let got = since_base();
                 record(&mut waits, t.elapsed());
+                let before = last.swap(me, Ordering::SeqCst);
+                if before != me && before != usize::MAX {
+                    switches.fetch_add(1, Ordering::Relaxed);
+                }
                 let prev = rs.load(Ordering::SeqCst);
                 if prev != 0 {
                     record(
@@ -280,6 +318,7 @@ async fn contended(
     Ok(Contended {
         clients: cfg.clients,
         acquisitions_per_sec: counts.iter().sum::<u64>() as f64 / elapsed.as_secs_f64(),
+        handovers_per_sec: switches.load(Ordering::Relaxed) as f64 / elapsed.as_secs_f64(),
         wait: Latency::from_histogram(&waits),
         handover: Latency::from_histogram(&handovers),
         jain: jain(&counts),

@@ -1,5 +1,5 @@
-//! Starts private test servers (Redis, five Redis for Redlock, PostgreSQL, MariaDB, etcd) on
-//! free loopback ports, prints a `locksmith bench` command line for them, and keeps them up
+//! Starts private test servers (Redis, five Redis for Redlock, PostgreSQL, MariaDB, etcd,
+//! ZooKeeper) on free loopback ports, prints a `locksmith bench` command line for them, and keeps them up
 //! until Ctrl-C (they die with this process). Used to take the README's table:
 //!
 //! ```sh
@@ -17,9 +17,11 @@ fn main() {
     let pg = servers::postgres::postgres().url.clone();
     let my = servers::mariadb::mariadb().url.clone();
     let etcd = servers::etcd::shared_etcd_url();
+    let zk = servers::zookeeper::shared_zookeeper_url();
     println!(
         "locksmith bench --url memory://bench --url file:///tmp/locksmith-bench \
-         --url {redis} --url redlock://{} --url {pg} --url {my} --url {etcd}",
+         --url {redis} --url {redis}?fair=true --url redlock://{} --url {pg} --url {my} --url {etcd} \
+         --url {zk}",
         five.join(",")
     );
     eprintln!("servers are up; Ctrl-C stops them");

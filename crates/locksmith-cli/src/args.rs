@@ -191,10 +191,10 @@ pub struct TortureArgs {
     #[arg(long, value_name = "LIST", default_value = "pause,kill")]
     pub faults: String,
 
-    /// Start the backend's servers for the run (instead of --url) so that it can restart them:
-    /// redis (a private redis-server with an fsynced append-only file; restartable), redlock
-    /// (five of them; restart takes down a minority, then a majority), postgres,
-    /// mysql (MariaDB), etcd (one member)
+    /// Start the backend's servers for the run (instead of --url) so that it can restart them
+    /// over their data: redis (a private redis-server with an fsynced append-only file),
+    /// redlock (five of them, a proxy each; restart and the network faults hit a minority,
+    /// then a majority), postgres, mysql (MariaDB), etcd (one member), zookeeper
     #[arg(long, value_name = "KIND")]
     pub servers: Option<String>,
 
@@ -209,6 +209,13 @@ pub struct TortureArgs {
     /// one rejected the stale writes (needs a TTL-lease backend)
     #[arg(long)]
     pub pause_past_ttl: bool,
+
+    /// Expected-unsafe scenario "redlock-restart-empty" (with --servers redlock, whose nodes
+    /// then have no persistence): while a lock is held, a majority of the nodes restarts
+    /// empty, so another client gets a quorum for the same key; exit 0 only if the checker
+    /// catches the overlap inside valid leases
+    #[arg(long)]
+    pub redlock_restart_empty: bool,
 
     /// Folder for the histories, report.md, findings.json and timeline.svg [default: a new
     /// folder in the temp folder]

@@ -49,11 +49,26 @@ pub(crate) async fn torture(url: Option<String>, args: TortureArgs) -> Result<u8
         client_command: (exe, vec!["torture-client".into()]),
         split_brain: args.split_brain,
         pause_past_ttl: args.pause_past_ttl,
+        redlock_restart_empty: args.redlock_restart_empty,
     };
-    if cfg.pause_past_ttl && cfg.split_brain.is_some() {
+    let scenarios = [
+        cfg.split_brain.is_some(),
+        cfg.pause_past_ttl,
+        cfg.redlock_restart_empty,
+    ];
+    if scenarios.iter().filter(|on| **on).count() > 1 {
         return Err(Failure::new(
             exit::USAGE,
-            "--pause-past-ttl and --split-brain are separate scenarios: give one",
+            "--split-brain, --pause-past-ttl and --redlock-restart-empty are separate scenarios: \
+             give one",
+        ));
+    }
+    if cfg.redlock_restart_empty
+        && cfg.servers != Some(locksmith_torture::network::Servers::Redlock)
+    {
+        return Err(Failure::new(
+            exit::USAGE,
+            "--redlock-restart-empty restarts Redlock nodes the run starts: add --servers redlock",
         ));
     }
     // A bad URL, or one other processes cannot share, is bad input; anything else that stops
@@ -81,7 +96,7 @@ pub(crate) async fn torture(url: Option<String>, args: TortureArgs) -> Result<u8
         && let Some(f) = cfg.faults.iter().find(|f| f.needs_proxy())
     {
         // Checked here so that a URL without one host:port is bad input (exit 64).
-        locksmith_torture::network::through_proxy(&cfg.url, ([127, 0, 0, 1], 1).into())
+        locksmith_torture::network::check_proxyable(&cfg.url)
             .map_err(|e| Failure::new(exit::USAGE, format!("--faults {f}: {e}")))?;
     }
     let outcome = locksmith_torture::run(&cfg)

@@ -1,5 +1,6 @@
-//! `locksmith bench`: JSON with every workload for memory and file, the table against private
-//! Redis and PostgreSQL servers, and bad URLs refused with exit 64. Timings are never asserted.
+//! `locksmith bench`: JSON with every workload for memory and file, the table, JSON and chart
+//! against every networked backend's private servers (each with its native floor), and bad URLs
+//! refused with exit 64. Timings are never asserted.
 
 mod common;
 
@@ -56,28 +57,75 @@ async fn memory_and_file_give_json_with_every_workload() {
 }
 
 #[tokio::test]
-async fn redis_and_postgres_give_the_table() {
+async fn every_networked_backend_gives_the_table_with_its_native_floor() {
     let redis = servers::redis::shared().url();
+    let redlock = format!(
+        "redlock://{}",
+        servers::redis::shared_five()
+            .iter()
+            .map(|s| format!("127.0.0.1:{}", s.port()))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
     let pg = servers::postgres::postgres().url.clone();
+    let my = servers::mariadb::mariadb().url.clone();
+    let etcd = servers::etcd::shared_etcd_url();
+    let zk = servers::zookeeper::shared_zookeeper_url();
+    let urls = [&redis, &redlock, &pg, &my, &etcd, &zk];
+    let out = tempfile::tempdir().unwrap();
     let mut cmd = bare();
-    cmd.args(["bench", "--url", &redis, "--url", &pg]).args([
+    cmd.arg("bench");
+    for u in urls {
+        cmd.args(["--url", u]);
+    }
+    cmd.args([
         "--duration",
         "300ms",
         "--clients",
         "2",
         "--leases",
         "3",
-    ]);
+        "--out",
+    ])
+    .arg(out.path());
     let o = common::output(&mut cmd).await;
     o.expect_code(0);
     let rows: Vec<&str> = o.stdout.lines().filter(|l| l.starts_with("| **")).collect();
-    assert_eq!(rows.len(), 3, "header and two rows: {}", o.stdout);
-    assert!(rows[1].contains("Redis (SET NX)"), "{}", o.stdout);
-    assert!(rows[2].contains("PostgreSQL"), "{}", o.stdout);
+    assert_eq!(
+        rows.len(),
+        1 + urls.len(),
+        "header and a row each: {}",
+        o.stdout
+    );
+    for (row, method) in rows[1..].iter().zip([
+        "Redis (SET NX)",
+        "Redlock",
+        "PostgreSQL",
+        "MySQL/MariaDB",
+        "etcd",
+        "ZooKeeper",
+    ]) {
+        assert!(row.contains(method), "{method} expected in {row}");
+    }
     assert!(
         !o.stdout.contains(" — "),
         "a workload is missing: {}",
         o.stdout
+    );
+    let json = std::fs::read_to_string(out.path().join("bench.json")).expect("bench.json");
+    let v: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+    for b in v["backends"].as_array().expect("backends") {
+        let method = b["floor"]["method"].as_str().expect("floor method");
+        assert!(
+            !method.contains("no native pair"),
+            "{} fell back to the trait pair: {method}",
+            b["scheme"]
+        );
+    }
+    let svg = std::fs::read_to_string(out.path().join("bench.svg")).expect("bench.svg");
+    assert!(
+        svg.contains("zookeeper") && svg.contains("redlock"),
+        "{svg}"
     );
 }
 

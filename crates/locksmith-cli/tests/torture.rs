@@ -73,9 +73,15 @@ async fn torture_refuses_in_process_backends_and_network_faults_without_a_host_p
             .await;
     out.expect_code(64);
     assert!(
-        out.stderr.contains("--faults partition") && out.stderr.contains("one host:port"),
+        out.stderr.contains("--faults partition") && out.stderr.contains("as host:port"),
         "{out:#?}"
     );
+
+    // The Redlock scenario restarts nodes the run starts itself.
+    let out =
+        output(locksmith(&file_url(dir.path())).args(["torture", "--redlock-restart-empty"])).await;
+    out.expect_code(64);
+    assert!(out.stderr.contains("--servers redlock"), "{out:#?}");
 }
 
 #[tokio::test]

@@ -146,6 +146,17 @@ pub trait Lease: Send + Sync + fmt::Debug {
     async fn session_lost(&self) -> LossReason {
         std::future::pending().await
     }
+
+    /// For a session-bound lock whose session the server expires unless kept alive (etcd's
+    /// lease, say): until when this client can prove the session alive, from the last
+    /// keep-alive the server confirmed. The guard is not held past it
+    /// ([`Guard::is_held`](crate::Guard::is_held)) and reports it as its lease deadline
+    /// ([`Guard::lease_left`](crate::Guard::lease_left)), even while the task that would
+    /// report the loss has not run yet (a process resumed after a long pause). `None` (the
+    /// default): no such bound, or a TTL lease, whose deadline the keeper keeps.
+    fn session_valid_until(&self) -> Option<Instant> {
+        None
+    }
 }
 
 /// Who holds a key, as far as the backend can tell.
@@ -266,6 +277,23 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
     /// # Cancel safety
     /// Cancel-safe; it only reads.
     async fn holder(&self, key: &LockKey) -> Result<Option<HolderInfo>>;
+
+    /// Runs the backend's own cheapest acquire-and-release pair on `key` once, with its own
+    /// client library and connections and none of locksmith's machinery — no fencing token, no
+    /// owner record, no renewal, no in-process queue (for example `SET NX PX` and a
+    /// compare-and-delete script on Redis). `locksmith bench` times it as the floor every other
+    /// figure is read against. Returns the pair's name, or `Ok(None)` when the backend offers
+    /// none (nothing was run). Not for locking: nothing protects what happens between the two.
+    ///
+    /// # Errors
+    /// When the backend cannot be reached, or when `key` is held (the pair does not wait).
+    ///
+    /// # Cancel safety
+    /// Cancel-safe as far as the server allows: a pair dropped between its two halves leaves
+    /// the key held until its TTL or session ends.
+    async fn native_pair(&self, _key: &LockKey) -> Result<Option<&'static str>> {
+        Ok(None)
+    }
 }
 
 /// Runs a backend's waiting `attempt` until `deadline` (`None`: without bound) and turns a

@@ -63,16 +63,18 @@ impl Guard {
         self.token
     }
 
-    /// True while the lock is provably held: not reported lost, and (for TTL leases) before
-    /// the local deadline.
+    /// True while the lock is provably held: not reported lost, and before the local deadline
+    /// (of a TTL lease, or of a session the server expires unless kept alive, such as etcd's).
     pub fn is_held(&self) -> bool {
         self.cell.is_held()
     }
 
-    /// Time left before the local deadline (`None` for session-bound locks).
+    /// Time left before the local deadline: a TTL lease's, or the point until which a
+    /// session the server would expire (etcd's lease) is provably alive. `None` for
+    /// session-bound locks without such a bound.
     pub fn lease_left(&self) -> Option<Duration> {
         self.cell
-            .deadline()
+            .valid_until()
             .map(|d| d.saturating_duration_since(Instant::now()))
     }
 

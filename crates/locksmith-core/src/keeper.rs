@@ -71,8 +71,14 @@ impl LeaseCell {
         self.lost.borrow().clone()
     }
 
+    /// Until when the lock is provably held: the TTL lease's deadline, or the bound a
+    /// session-bound lease gives ([`Lease::session_valid_until`]).
+    pub(crate) fn valid_until(&self) -> Option<Instant> {
+        self.deadline().or_else(|| self.lease.session_valid_until())
+    }
+
     pub(crate) fn is_held(&self) -> bool {
-        self.lost_reason().is_none() && self.deadline().is_none_or(|d| Instant::now() < d)
+        self.lost_reason().is_none() && self.valid_until().is_none_or(|d| Instant::now() < d)
     }
 
     pub(crate) fn subscribe(&self) -> watch::Receiver<Option<LossReason>> {

@@ -333,6 +333,36 @@ impl Backend for MemoryBackend {
         drop(undelivered);
         Ok(info)
     }
+
+    async fn native_pair(&self, key: &LockKey) -> Result<Option<&'static str>> {
+        // The table's own primitive: an entry put into and taken out of the shared map, each
+        // under the table's mutex.
+        {
+            let mut st = self.table.state.lock().expect("memory state");
+            if st
+                .keys
+                .get(key.as_str())
+                .is_some_and(|s| s.holder.is_some())
+            {
+                return Err(crate::Error::backend(
+                    self.display_url(),
+                    Some(key.as_str()),
+                    "the key is held; the native pair does not wait",
+                    None,
+                ));
+            }
+            st.keys.entry(key.as_str().to_owned()).or_default();
+        }
+        let mut st = self.table.state.lock().expect("memory state");
+        if st
+            .keys
+            .get(key.as_str())
+            .is_some_and(|s| s.holder.is_none() && s.waiters.is_empty())
+        {
+            st.keys.remove(key.as_str());
+        }
+        Ok(Some("map insert + remove under the table mutex"))
+    }
 }
 
 async fn sleep_until(at: Option<Instant>) {

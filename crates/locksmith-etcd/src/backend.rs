@@ -417,6 +417,28 @@ impl Backend for EtcdBackend {
         locksmith_core::wait_until(deadline, self.acquire_inner(key, req, true)).await
     }
 
+    /// The recipe's put and delete transactions, without the line read and the watch (see
+    /// `native.rs`), on the key locksmith itself would use, with this client's lease.
+    async fn native_pair(&self, key: &LockKey) -> Result<Option<&'static str>> {
+        let mut client = self.client().await?;
+        let session = self.session(&client).await?;
+        let mut my_key = self.prefix(key);
+        my_key.extend_from_slice(format!("{:x}", session.id).as_bytes());
+        let pair = crate::native::pair(&mut client, &my_key, session.id);
+        if !self
+            .bounded(key.as_str(), "the native pair failed", pair)
+            .await?
+        {
+            return Err(Error::backend(
+                self.url.clone(),
+                Some(key.as_str()),
+                "the key is held; the native pair does not wait",
+                None,
+            ));
+        }
+        Ok(Some(crate::native::NAME))
+    }
+
     async fn holder(&self, key: &LockKey) -> Result<Option<HolderInfo>> {
         let mut client = self.client().await?;
         let prefix = self.prefix(key);

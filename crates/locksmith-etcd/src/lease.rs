@@ -153,6 +153,10 @@ impl Lease for EtcdLease {
             () = watch_deletion(self.client.clone(), &self.key, self.rev) => LossReason::NotOwner,
         }
     }
+
+    fn session_valid_until(&self) -> Option<std::time::Instant> {
+        Some(self.session.alive_until())
+    }
 }
 
 /// Resolves when `key` (created at `rev`) is deleted by anyone else: an operator's

@@ -75,8 +75,11 @@
 //! `sent + lease_ttl − margin` (margin: a tenth, at least 100 ms), where `sent` is when the last
 //! confirmed keep-alive was sent; the server starts its TTL later, when it receives it. Past
 //! that instant without a newer confirmation, every lock of the client resolves `lost()`,
-//! before the server can expire the lease. `lost()` also resolves when the lock key is
-//! deleted by anyone else. The next lock operation grants a fresh lease.
+//! before the server can expire the lease. That instant is also the guard's local deadline
+//! (`Guard::lease_left`, and `Guard::is_held` is false past it), so a process resumed after a
+//! pause longer than `lease_ttl` knows at once that its lock may be gone, before its loss
+//! notification has run. `lost()` also resolves when the lock key is deleted by anyone else.
+//! The next lock operation grants a fresh lease.
 //!
 //! ## Fencing token
 //! The holder key's create revision. etcd revisions are cluster-wide, strictly increasing
@@ -96,6 +99,7 @@
 
 mod backend;
 mod lease;
+mod native;
 mod ops;
 mod session;
 mod url;

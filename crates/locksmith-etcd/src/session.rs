@@ -76,8 +76,13 @@ impl Session {
     /// confirmed keep-alive is recent enough (checked against the clock, not only the flag the
     /// keeper sets, which a busy scheduler may delay).
     pub(crate) fn provably_alive(&self) -> bool {
-        self.lost_reason().is_none()
-            && Instant::now() < *self.alive_until.lock().expect("alive_until")
+        self.lost_reason().is_none() && Instant::now() < self.alive_until()
+    }
+
+    /// Until when the lease is provably alive (the last confirmed keep-alive's send time plus
+    /// the TTL, less the margin).
+    pub(crate) fn alive_until(&self) -> Instant {
+        *self.alive_until.lock().expect("alive_until")
     }
 
     /// Marks the session lost (the server said it does not know the lease).

@@ -329,6 +329,24 @@ impl Backend for FileBackend {
             )),
         }
     }
+
+    /// Opens the key's lock file, `flock`s it without waiting, unlocks it and closes it.
+    async fn native_pair(&self, key: &LockKey) -> Result<Option<&'static str>> {
+        let files = KeyFiles::new(&self.dir, key.as_str());
+        match lockfile::try_lock(&files.lock).map_err(|e| self.err(key, e))? {
+            Some(file) => {
+                file.unlock()
+                    .map_err(|e| self.err(key, FsError::io("unlock", &files.lock, e)))?;
+                Ok(Some("open + flock + same-inode check + unlock"))
+            }
+            None => Err(Error::backend(
+                self.display_url(),
+                Some(key.as_str()),
+                "the key is held; the native pair does not wait",
+                None,
+            )),
+        }
+    }
 }
 
 /// What the file backend can do: session-bound locks (held while the file is open), FIFO

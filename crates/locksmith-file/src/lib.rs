@@ -42,7 +42,7 @@
 //! | File | Holds | Written |
 //! |---|---|---|
 //! | `NAME.lock` | nothing; it is the file that is locked (`flock`, exclusive) | created on first use, **never deleted** |
-//! | `NAME.token` | the last fencing token handed out, decimal text | by the holder only: read, +1, write `NAME.token.tmp`, fsync, rename over, fsync the folder |
+//! | `NAME.token` | the ceiling of the fencing tokens reserved so far (every token handed out is at most this), decimal text | by the holder only: read; when this process has no reservation that is still the file's ceiling, reserve the next 1,024 tokens: write `NAME.token.tmp`, fsync, rename over, fsync the folder |
 //! | `NAME.holder` | `{"owner":…,"token":…,"since_unix_ms":…,"pid":…}` | by the holder after locking (via `NAME.holder.tmp` + rename); removed before unlocking |
 //!
 //! Whether a key is held is decided only by the lock on `NAME.lock`; the other files follow it.
@@ -106,7 +106,10 @@
 //!   not shared between clients at all) depending on the kernel and mount, and other
 //!   network file systems differ again: do not point this backend at a network share.
 //! - Locks exclude processes on one machine (and containers sharing the folder and kernel).
-//! - Each grant costs two fsyncs (the counter and its folder) so that tokens survive a crash.
+//! - A grant costs two fsyncs (the counter and its folder, so that tokens survive a crash) when
+//!   the process reserves tokens: on its first grant of a key, after 1,024 grants, and whenever
+//!   another process granted the key since. Re-taking a key in one process costs a read of the
+//!   counter and no write. Tokens skip numbers when processes take turns.
 //! - One blocked thread per key that this process waits for while another process holds it.
 //! - [`holder`](locksmith_core::Backend::holder) takes a shared lock for an instant to tell
 //!   whether the key is held; a `try_acquire` racing with it may see the key busy.

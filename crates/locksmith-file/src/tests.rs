@@ -48,8 +48,10 @@ async fn tokens_increase_across_instances_and_restarts() {
         }
     }
     assert_eq!(last, 6);
+    // The counter holds the reserved ceiling, at least every token handed out.
     let token = dir.path().join("jobs%2Fnightly.token");
-    assert_eq!(fs::read_to_string(token).unwrap().trim(), "6");
+    let ceiling: u64 = fs::read_to_string(token).unwrap().trim().parse().unwrap();
+    assert!(ceiling >= last, "ceiling {ceiling} below token {last}");
     assert!(!dir.path().join("jobs%2Fnightly.holder").exists());
 }
 

@@ -1,16 +1,40 @@
-//! The fencing counter: `NAME.token` holds the last token handed out for a key, as decimal
-//! text. Only the lock holder rewrites it, so a read, an increment and an atomic replace
-//! (write `NAME.token.tmp`, fsync, rename over, fsync the folder) give tokens that keep
-//! increasing across process restarts and crashes.
+//! The fencing counter. `NAME.token` holds, as decimal text, the ceiling of the tokens reserved
+//! for a key so far: every token ever handed out for the key is at most this number. Only the
+//! lock holder touches it.
+//!
+//! A holder whose process has no reservation left (or whose reservation another process has
+//! since overtaken) reserves the next block: it writes `ceiling + BLOCK` durably (write
+//! `NAME.token.tmp`, fsync, rename over, fsync the folder) and hands out `ceiling + 1`. While
+//! the file still holds this process's own ceiling, no other process has granted the key since,
+//! so the next token of the reservation is larger than every token handed out before, and a
+//! grant costs one read of the file and no write. Tokens therefore increase across processes,
+//! restarts and crashes (the durable ceiling is above every token handed out); they skip
+//! numbers when processes take turns.
 
+use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::{self, Write as _};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{LazyLock, Mutex};
 
 use crate::error::FsError;
 use crate::layout::KeyFiles;
 
-/// The last token handed out, from `path`; a missing file means none yet (0).
+/// Tokens reserved per reservation.
+const BLOCK: u64 = 1024;
+
+/// This process's reservation for one counter file: tokens `next..=ceiling` are still free.
+#[derive(Clone, Copy, Debug)]
+struct Reservation {
+    ceiling: u64,
+    next: u64,
+}
+
+/// Every reservation of this process, by counter file. Shared by all backends in the process:
+/// grants of one key are serialised by its `flock`, so two never use one reservation at once.
+static RESERVED: LazyLock<Mutex<HashMap<PathBuf, Reservation>>> = LazyLock::new(Default::default);
+
+/// The counter's ceiling, from `path`; a missing file means none yet (0).
 ///
 /// A file that is not a decimal `u64` is an error, never a silent reset: a reset would hand
 /// out tokens a fenced resource has already seen.
@@ -37,15 +61,38 @@ pub(crate) fn read(path: &Path) -> Result<u64, FsError> {
 
 /// Hands out the next token for the key of `files`. The caller must hold the key's lock.
 pub(crate) fn next(files: &KeyFiles) -> Result<u64, FsError> {
-    let last = read(&files.token)?;
-    let next = last.checked_add(1).ok_or_else(|| {
+    let ceiling = read(&files.token)?;
+    let mut reserved = RESERVED.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(r) = reserved.get_mut(&files.token)
+        && r.ceiling == ceiling
+        && r.next <= r.ceiling
+    {
+        // Still our ceiling: nobody else granted this key since we reserved.
+        let token = r.next;
+        r.next += 1;
+        return Ok(token);
+    }
+    let token = ceiling.checked_add(1).ok_or_else(|| {
         FsError::msg(format!(
-            "the fencing counter {} is at its maximum ({last}); no larger token exists",
+            "the fencing counter {} is at its maximum ({ceiling}); no larger token exists",
             files.token.display()
         ))
     })?;
-    write_durably(files, next)?;
-    Ok(next)
+    let new_ceiling = ceiling.saturating_add(BLOCK);
+    // Forget the old reservation first: if the write fails, it must not be used again. The
+    // map is not held during the fsyncs (other keys go on); this key's `flock` keeps its entry
+    // to us meanwhile.
+    reserved.remove(&files.token);
+    drop(reserved);
+    write_durably(files, new_ceiling)?;
+    RESERVED.lock().unwrap_or_else(|e| e.into_inner()).insert(
+        files.token.clone(),
+        Reservation {
+            ceiling: new_ceiling,
+            next: token + 1,
+        },
+    );
+    Ok(token)
 }
 
 fn write_durably(files: &KeyFiles, value: u64) -> Result<(), FsError> {
@@ -84,16 +131,43 @@ mod tests {
     use super::*;
 
     #[test]
-    fn counts_from_zero_and_persists() {
+    fn counts_from_zero_and_persists_a_reserved_ceiling() {
         let dir = tempfile::tempdir().unwrap();
         let files = KeyFiles::new(dir.path(), "k");
         assert_eq!(read(&files.token).unwrap(), 0);
         assert_eq!(next(&files).unwrap(), 1);
+        assert_eq!(
+            fs::read_to_string(&files.token).unwrap(),
+            format!("{BLOCK}\n")
+        );
+        // Within the reservation: no write, the ceiling stays.
         assert_eq!(next(&files).unwrap(), 2);
-        assert_eq!(fs::read_to_string(&files.token).unwrap(), "2\n");
+        assert_eq!(
+            fs::read_to_string(&files.token).unwrap(),
+            format!("{BLOCK}\n")
+        );
         assert!(!files.token_tmp.exists());
+        // Another process reserved since (the file no longer holds our ceiling): start above it.
         fs::write(&files.token, " 41 \n").unwrap();
         assert_eq!(next(&files).unwrap(), 42);
+        assert_eq!(read(&files.token).unwrap(), 41 + BLOCK);
+    }
+
+    #[test]
+    fn a_used_up_reservation_reserves_the_next_block() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = KeyFiles::new(dir.path(), "k");
+        let mut last = 0;
+        for _ in 0..BLOCK + 2 {
+            let t = next(&files).unwrap();
+            assert_eq!(t, last + 1);
+            last = t;
+            assert!(
+                read(&files.token).unwrap() >= t,
+                "the durable ceiling covers every token"
+            );
+        }
+        assert_eq!(read(&files.token).unwrap(), 2 * BLOCK);
     }
 
     #[test]

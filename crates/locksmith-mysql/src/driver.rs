@@ -209,6 +209,27 @@ impl Driver for MySqlDriver {
         })
     }
 
+    async fn native_pair(&self, conn: &MyConn, name: &String) -> Result<bool> {
+        let mut c = conn.conn.lock().await;
+        let fail = |e| self.err(Some(name), "the native pair failed", e);
+        // Prepared once per connection by the driver's statement cache, like every statement here.
+        let took: Option<Option<i64>> = c
+            .exec_first("SELECT GET_LOCK(?, 0)", (name,))
+            .await
+            .map_err(fail)?;
+        let took = took.flatten() == Some(1);
+        if took {
+            c.exec_drop("SELECT RELEASE_LOCK(?)", (name,))
+                .await
+                .map_err(fail)?;
+        }
+        Ok(took)
+    }
+
+    fn native_pair_name(&self) -> &'static str {
+        "GET_LOCK(name, 0) + RELEASE_LOCK (prepared)"
+    }
+
     async fn ping(&self, conn: &MyConn) -> Result<()> {
         let mut c = conn.conn.lock().await;
         c.ping()

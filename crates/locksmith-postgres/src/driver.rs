@@ -45,6 +45,9 @@ pub struct PgConn {
     /// `Some(reason)` once the connection task has ended.
     ended: watch::Receiver<Option<String>>,
     statements: OnceCell<Statements>,
+    /// `pg_try_advisory_lock($1)` and `pg_advisory_unlock($1)`, prepared when the benchmark
+    /// floor first runs on this session.
+    native: OnceCell<(Statement, Statement)>,
     /// The owner label this session's `application_name` carries now.
     owner: Mutex<String>,
 }
@@ -176,6 +179,7 @@ impl Driver for PgDriver {
             client,
             ended,
             statements: OnceCell::new(),
+            native: OnceCell::new(),
             owner: Mutex::new(String::new()),
         })
     }
@@ -284,6 +288,35 @@ impl Driver for PgDriver {
                 None => HolderInfo::new(format!("backend pid {pid}")),
             }
         }))
+    }
+
+    async fn native_pair(&self, conn: &PgConn, name: &i64) -> Result<bool> {
+        let key = key_of(name);
+        let fail = |e| self.err(Some(&key), "the native pair failed", e);
+        let (lock, unlock) = conn
+            .native
+            .get_or_try_init(|| async {
+                tokio::try_join!(
+                    conn.client.prepare("SELECT pg_try_advisory_lock($1)"),
+                    conn.client.prepare("SELECT pg_advisory_unlock($1)"),
+                )
+            })
+            .await
+            .map_err(fail)?;
+        let took: bool = conn
+            .client
+            .query_one(lock, &[name])
+            .await
+            .map_err(fail)?
+            .get(0);
+        if took {
+            conn.client.query_one(unlock, &[name]).await.map_err(fail)?;
+        }
+        Ok(took)
+    }
+
+    fn native_pair_name(&self) -> &'static str {
+        "pg_try_advisory_lock + pg_advisory_unlock (prepared)"
     }
 
     async fn ping(&self, conn: &PgConn) -> Result<()> {

@@ -316,6 +316,13 @@ impl Backend for RedisBackend {
         }
     }
 
+    /// `SET NX PX` + an EVALSHA compare-and-delete on the key's lock name (see `native.rs`).
+    async fn native_pair(&self, key: &LockKey) -> Result<Option<&'static str>> {
+        let names = Names::new(&self.inner.prefix, key);
+        crate::native::pair(&self.inner.node, &self.inner.url, &names.lock).await?;
+        Ok(Some(crate::native::NAME))
+    }
+
     async fn holder(&self, key: &LockKey) -> Result<Option<HolderInfo>> {
         let names = Names::new(&self.inner.prefix, key);
         let live = self.inner.node.live().await?;

@@ -198,6 +198,7 @@ mod error;
 mod fanout;
 mod layout;
 mod lease;
+mod native;
 mod redlock;
 mod scripts;
 mod url;

@@ -414,6 +414,64 @@ impl Backend for RedlockBackend {
         }
     }
 
+    /// The majority-reply limit: `SET NX PX` to every node at once, returning when a majority
+    /// answered, then the compare-and-delete the same way (see `native.rs`).
+    async fn native_pair(&self, key: &LockKey) -> Result<Option<&'static str>> {
+        let shared = &self.inner.shared;
+        let names = Names::new(&shared.opts.prefix, key);
+        let (n, quorum) = (shared.nodes.len(), shared.quorum());
+        let timeout = shared.node_timeout(Duration::from_secs(30));
+        let lock = names.lock.as_str();
+        // One random value on every node, as Redlock does, so the delete can go to all of them.
+        let value = crate::native::secret();
+        let value = value.as_str();
+        let set = fan_out(
+            n,
+            timeout,
+            |i| shared.url_of(i),
+            |i| crate::native::set_nx(&shared.nodes[i], lock, value),
+            |a| count(a, |s| *s) >= quorum || count(a, |s| !*s) > n - quorum,
+        )
+        .await;
+        let granted = count(&set, |s| *s);
+        let deleted = fan_out(
+            n,
+            timeout,
+            |i| shared.url_of(i),
+            |i| crate::native::compare_and_delete(&shared.nodes[i], lock, value),
+            |a| answered(a) >= quorum,
+        )
+        .await;
+        // Nodes that had not answered yet still get their delete, in the background, so that
+        // a late `SET` cannot leave the key behind for the next pair.
+        for (i, d) in deleted.iter().enumerate() {
+            if !matches!(d, Some(Ok(_))) {
+                let (node, lock, value) = (
+                    Arc::clone(&shared.nodes[i]),
+                    lock.to_owned(),
+                    value.to_owned(),
+                );
+                tokio::spawn(async move {
+                    let _ = tokio::time::timeout(
+                        timeout,
+                        crate::native::compare_and_delete(&node, &lock, &value),
+                    )
+                    .await;
+                });
+            }
+        }
+        if granted < quorum {
+            return Err(if answered(&set) < quorum {
+                shared.no_quorum(lock, "native pair", &set)
+            } else {
+                crate::native::busy(&shared.url, lock)
+            });
+        }
+        Ok(Some(
+            "SET NX PX + compare-and-delete, each fanned out until a majority answered",
+        ))
+    }
+
     async fn holder(&self, key: &LockKey) -> Result<Option<HolderInfo>> {
         let shared = &self.inner.shared;
         let names = Names::new(&shared.opts.prefix, key);

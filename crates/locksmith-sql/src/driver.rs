@@ -104,6 +104,21 @@ pub trait Driver: Send + Sync + fmt::Debug + 'static {
     /// Cancel-safe; it only reads.
     async fn holder(&self, conn: &Self::Conn, name: &Self::Name) -> Result<Option<HolderInfo>>;
 
+    /// The database's bare lock-and-unlock pair on `conn`, with no fencing token and no owner
+    /// record (`pg_try_advisory_lock` + `pg_advisory_unlock`, `GET_LOCK(name, 0)` +
+    /// `RELEASE_LOCK`): the floor `locksmith bench` measures. `Ok(false)` when the lock was
+    /// held elsewhere (nothing to unlock).
+    ///
+    /// # Errors
+    /// When the server fails a statement.
+    ///
+    /// # Cancel safety
+    /// The engine drops the connection when the call is dropped.
+    async fn native_pair(&self, conn: &Self::Conn, name: &Self::Name) -> Result<bool>;
+
+    /// What [`Driver::native_pair`] runs, for reports.
+    fn native_pair_name(&self) -> &'static str;
+
     /// A cheap round trip proving the session is alive.
     ///
     /// # Errors

@@ -335,4 +335,28 @@ impl<D: Driver> Backend for SqlBackend<D> {
         inner.checkin(s);
         Ok(info)
     }
+
+    async fn native_pair(&self, key: &LockKey) -> Result<Option<&'static str>> {
+        let inner = &self.inner;
+        let name = inner.driver.name_of(key)?;
+        let k = Some(key.as_str());
+        let (s, _) = inner.checkout(k).await?;
+        let took = inner
+            .bounded(
+                k,
+                "the native pair",
+                inner.driver.native_pair(&s.conn, &name),
+            )
+            .await?;
+        inner.checkin(s);
+        if !took {
+            return Err(Error::backend(
+                self.inner.url(),
+                k,
+                "the key is held; the native pair does not wait",
+                None,
+            ));
+        }
+        Ok(Some(inner.driver.native_pair_name()))
+    }
 }

@@ -8,29 +8,27 @@ use std::time::Duration;
 use locksmith_testkit::proxy::FaultProxy;
 use locksmith_testkit::servers::redis::RedisServer;
 
-/// The servers a run can start itself.
+/// The servers a run can start itself. Each can be killed and restarted (the `restart`
+/// fault), over the data it had: what was committed survives, sessions do not.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Servers {
     /// One private `redis-server` (Debian package `redis-server`) with an append-only file
     /// synced on every write, so that a `restart` keeps the locks and the token counter.
     Redis,
-    /// Five private `redis-server`s (fsynced append-only files) for `redlock://`; a `restart`
-    /// kills a minority (2) or, on the next turn, a majority (3) of them for longer than the
-    /// TTL, then starts them again.
+    /// Five private `redis-server`s (fsynced append-only files) for `redlock://`, each with a
+    /// fault proxy of its own; a `restart` or a network fault hits a minority (2) or, on the
+    /// next turn, a majority (3) of them.
     Redlock,
-    /// The test process's private PostgreSQL cluster (Debian package `postgresql`).
+    /// The test process's private PostgreSQL cluster (Debian package `postgresql`); a
+    /// `restart` is an immediate shutdown (no checkpoint: the WAL is replayed as after a crash).
     Postgres,
-    /// The test process's private MariaDB server (Debian package `mariadb-server`), for mysql://.
+    /// The test process's private MariaDB server (Debian package `mariadb-server`), for
+    /// mysql://; a `restart` SIGKILLs it.
     Mysql,
     /// A private one-member etcd cluster (Debian package `etcd-server`).
     Etcd,
-}
-
-impl Servers {
-    /// Whether the run can kill and restart them (the `restart` fault).
-    pub fn restartable(self) -> bool {
-        matches!(self, Servers::Redis | Servers::Redlock)
-    }
+    /// A private standalone ZooKeeper server (Debian package `zookeeper`).
+    Zookeeper,
 }
 
 impl FromStr for Servers {
@@ -43,8 +41,10 @@ impl FromStr for Servers {
             "postgres" => Ok(Servers::Postgres),
             "mysql" => Ok(Servers::Mysql),
             "etcd" => Ok(Servers::Etcd),
+            "zookeeper" => Ok(Servers::Zookeeper),
             other => Err(format!(
-                "unknown server kind {other:?}; expected redis, redlock, postgres, mysql or etcd"
+                "unknown server kind {other:?}; expected redis, redlock, postgres, mysql, etcd \
+                 or zookeeper"
             )),
         }
     }
@@ -57,10 +57,14 @@ pub enum OwnServers {
     Redis(RedisServer),
     /// Redlock's nodes, and how many restarts they have had.
     Redlock(Vec<RedisServer>, usize),
-    /// A server started once per process (by the testkit) and stopped when it exits.
-    Shared(String),
+    /// The test process's PostgreSQL cluster (stopped when the process exits), by URL.
+    Postgres(String),
+    /// The test process's MariaDB server (stopped when the process exits), by URL.
+    Mysql(String),
     /// An etcd cluster.
     Etcd(locksmith_testkit::servers::etcd::EtcdCluster),
+    /// A ZooKeeper server.
+    Zookeeper(locksmith_testkit::servers::zookeeper::ZooKeeperServer),
 }
 
 impl OwnServers {
@@ -76,22 +80,29 @@ impl OwnServers {
                 (0..5).map(|_| RedisServer::start_with(&FSYNCED)).collect(),
                 0,
             ),
-            Servers::Redis => OwnServers::Redis(RedisServer::start_with(&[
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "always",
-            ])),
+            Servers::Redis => OwnServers::Redis(RedisServer::start_with(&FSYNCED)),
             Servers::Postgres => {
-                OwnServers::Shared(locksmith_testkit::servers::postgres::postgres().url.clone())
+                OwnServers::Postgres(locksmith_testkit::servers::postgres::postgres().url.clone())
             }
             Servers::Mysql => {
-                OwnServers::Shared(locksmith_testkit::servers::mariadb::mariadb().url.clone())
+                OwnServers::Mysql(locksmith_testkit::servers::mariadb::mariadb().url.clone())
             }
             Servers::Etcd => {
                 OwnServers::Etcd(locksmith_testkit::servers::etcd::start_etcd_cluster(1))
             }
+            Servers::Zookeeper => {
+                OwnServers::Zookeeper(locksmith_testkit::servers::zookeeper::start_zookeeper())
+            }
         }
+    }
+
+    /// Five Redlock nodes **without persistence**, for the expected-unsafe
+    /// `redlock-restart-empty` scenario: a restarted node comes back empty.
+    ///
+    /// # Panics
+    /// As [`OwnServers::start`].
+    pub fn start_empty_redlock() -> Self {
+        OwnServers::Redlock((0..5).map(|_| RedisServer::start()).collect(), 0)
     }
 
     /// The URL clients use to reach the servers directly.
@@ -105,8 +116,9 @@ impl OwnServers {
                     .collect();
                 format!("redlock://{}", hosts.join(","))
             }
-            OwnServers::Shared(url) => url.clone(),
+            OwnServers::Postgres(url) | OwnServers::Mysql(url) => url.clone(),
             OwnServers::Etcd(c) => c.url(),
+            OwnServers::Zookeeper(z) => z.url(),
         }
     }
 
@@ -119,19 +131,20 @@ impl OwnServers {
         }
     }
 
-    /// Kills the server with SIGKILL and starts it again on the same port and data folder;
-    /// for Redlock, kills a minority or a majority of the nodes (in turn), waits `down`, and
-    /// starts them again.
+    /// Kills the server and starts it again on the same port and data folder after `down`
+    /// (Redis: at once; it reloads its append-only file); for Redlock, kills a minority or a
+    /// majority of the nodes (in turn), waits `down`, and starts them again. Blocking; any
+    /// thread may call it (the servers are started from threads that live as long as the
+    /// process).
     ///
     /// # Panics
-    /// For servers that are not [`Servers::restartable`] (refused before the run).
+    /// When a server does not come back.
     pub fn restart(&mut self, down: Duration) {
+        use locksmith_testkit::servers::{mariadb, postgres};
         match self {
             OwnServers::Redis(s) => s.restart(),
             OwnServers::Redlock(nodes, turn) => {
-                let n = if *turn % 2 == 0 { 2 } else { 3 };
-                let first = *turn % nodes.len();
-                let which: Vec<usize> = (0..n).map(|i| (first + i) % nodes.len()).collect();
+                let which = pick(*turn, nodes.len());
                 *turn += 1;
                 for &i in &which {
                     nodes[i].kill();
@@ -141,11 +154,64 @@ impl OwnServers {
                     nodes[i].restart();
                 }
             }
-            OwnServers::Shared(_) | OwnServers::Etcd(_) => {
-                unreachable!("restart is refused for these servers before the run")
-            }
+            OwnServers::Postgres(_) => postgres::crash_and_restart(down),
+            OwnServers::Mysql(_) => mariadb::crash_and_restart(down),
+            OwnServers::Etcd(c) => c.restart_member(0, down),
+            OwnServers::Zookeeper(z) => z.restart(down),
         }
     }
+
+    /// Restarts a majority (3) of Redlock's nodes at once, empty (the
+    /// `redlock-restart-empty` scenario; their nodes have no persistence).
+    ///
+    /// # Panics
+    /// For other servers, or when a node does not come back.
+    pub fn restart_majority_empty(&mut self) {
+        let OwnServers::Redlock(nodes, turn) = self else {
+            panic!("only Redlock's nodes restart empty");
+        };
+        // Always a majority: the odd turns of `pick`.
+        let which = pick(*turn | 1, nodes.len());
+        *turn += 2;
+        for &i in &which {
+            nodes[i].restart();
+        }
+    }
+}
+
+/// Which of `n` nodes turn `turn` hits: a minority (2 of 5) on even turns, a majority (3 of
+/// 5) on odd ones, starting one node further each turn so that every node gets its share.
+pub fn pick(turn: usize, n: usize) -> Vec<usize> {
+    let count = if turn.is_multiple_of(2) {
+        (n - 1) / 2
+    } else {
+        n / 2 + 1
+    };
+    (0..count.max(1)).map(|i| (turn + i) % n).collect()
+}
+
+/// The URL with the backend's session length set to follow the TTL, when it has one and the
+/// URL does not set it: etcd's `lease_ttl` (whole seconds, at least 1) and ZooKeeper's
+/// `session_timeout` (the test server's minimum is 1 s). Otherwise a killed holder's locks
+/// would stay for the backend's default (10 s), however short the run's TTL.
+pub fn follow_ttl(url: &str, ttl: Duration) -> String {
+    let (param, value) = match url.split("://").next() {
+        Some("etcd") => ("lease_ttl", ttl.as_secs_f64().ceil().max(1.0).to_string()),
+        Some("zookeeper") => (
+            "session_timeout",
+            ttl.max(Duration::from_secs(1)).as_secs_f64().to_string(),
+        ),
+        _ => return url.to_owned(),
+    };
+    let query = url.split_once('?').map_or("", |(_, q)| q);
+    if query
+        .split('&')
+        .any(|kv| kv.split('=').next() == Some(param))
+    {
+        return url.to_owned();
+    }
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}{param}={value}")
 }
 
 /// Splits `url` into what comes before its `host:port`, the `host:port`, and what follows.
@@ -159,54 +225,85 @@ fn authority(url: &str) -> Option<(usize, usize)> {
     Some((host_start, end))
 }
 
-/// The URL with its `host:port` replaced by `proxy`, and the address it named.
-///
-/// # Errors
-/// When the URL does not name exactly one `host:port` (file://, memory://, a node list),
-/// or the host does not resolve.
-pub fn through_proxy(url: &str, proxy: SocketAddr) -> Result<String, String> {
+/// The URL's `host:port` list (one, or several separated by commas, as Redlock's nodes), and
+/// where it sits in the URL.
+fn host_list(url: &str) -> Result<(usize, usize, Vec<&str>), String> {
     let masked = locksmith::mask_url(url);
     let (a, b) = authority(url)
-        .ok_or_else(|| format!("{masked}: the network faults need a URL naming one host:port"))?;
-    let hostport = &url[a..b];
-    if hostport.is_empty() || hostport.contains(',') || !hostport.contains(':') {
+        .ok_or_else(|| format!("{masked}: the network faults need a URL naming host:port"))?;
+    let hosts: Vec<&str> = url[a..b].split(',').collect();
+    if hosts.iter().any(|h| h.is_empty() || !h.contains(':')) {
         return Err(format!(
             "{masked}: the network faults (partition, latency, cut, reset) put a proxy in \
-             front of one server, so the URL must name exactly one host:port"
+             front of each server, so the URL must name its servers as host:port"
         ));
     }
-    Ok(format!("{}{proxy}{}", &url[..a], &url[b..]))
+    Ok((a, b, hosts))
 }
 
-/// The address the URL's `host:port` names.
+/// Checks that the URL names its servers as `host:port` (one or a comma-separated list), so
+/// that a fault proxy can go in front of each.
 ///
 /// # Errors
-/// As [`through_proxy`].
-pub fn target(url: &str) -> Result<SocketAddr, String> {
-    let masked = locksmith::mask_url(url);
-    let (a, b) = authority(url)
-        .ok_or_else(|| format!("{masked}: the network faults need a URL naming one host:port"))?;
-    url[a..b]
-        .to_socket_addrs()
-        .ok()
-        .and_then(|mut it| it.next())
-        .ok_or_else(|| format!("{masked}: cannot resolve {}", &url[a..b]))
+/// When it does not (file://, memory://, a host without a port).
+pub fn check_proxyable(url: &str) -> Result<(), String> {
+    host_list(url).map(|_| ())
 }
 
-/// Starts a proxy in front of the URL's server; returns it and the URL clients use.
+/// The URL with its `host:port`s replaced by `proxies`, in order.
 ///
 /// # Errors
-/// As [`through_proxy`], or when no loopback port can be bound.
+/// As [`check_proxyable`], or when the counts differ.
+pub fn through_proxies(url: &str, proxies: &[SocketAddr]) -> Result<String, String> {
+    let (a, b, hosts) = host_list(url)?;
+    if hosts.len() != proxies.len() {
+        return Err(format!(
+            "{}: {} servers, {} proxies",
+            locksmith::mask_url(url),
+            hosts.len(),
+            proxies.len()
+        ));
+    }
+    let list: Vec<String> = proxies.iter().map(SocketAddr::to_string).collect();
+    Ok(format!("{}{}{}", &url[..a], list.join(","), &url[b..]))
+}
+
+/// The addresses the URL's `host:port`s name.
+///
+/// # Errors
+/// As [`check_proxyable`], or when a host does not resolve.
+pub fn targets(url: &str) -> Result<Vec<SocketAddr>, String> {
+    let (_, _, hosts) = host_list(url)?;
+    hosts
+        .iter()
+        .map(|h| {
+            h.to_socket_addrs()
+                .ok()
+                .and_then(|mut it| it.next())
+                .ok_or_else(|| format!("{}: cannot resolve {h}", locksmith::mask_url(url)))
+        })
+        .collect()
+}
+
+/// Starts a proxy in front of each of the URL's servers; returns them and the URL clients use.
+///
+/// # Errors
+/// As [`targets`], or when no loopback port can be bound.
 ///
 /// # Cancel safety
-/// Cancel-safe: nothing is left behind but a dropped proxy.
-pub async fn proxy_for(url: &str) -> Result<(FaultProxy, String), String> {
-    let addr = target(url)?;
-    let proxy = FaultProxy::start(addr)
-        .await
-        .map_err(|e| format!("cannot start the fault proxy: {e}"))?;
-    let via = through_proxy(url, proxy.addr())?;
-    Ok((proxy, via))
+/// Cancel-safe: nothing is left behind but dropped proxies.
+pub async fn proxies_for(url: &str) -> Result<(Vec<FaultProxy>, String), String> {
+    let mut proxies = Vec::new();
+    for addr in targets(url)? {
+        proxies.push(
+            FaultProxy::start(addr)
+                .await
+                .map_err(|e| format!("cannot start the fault proxy: {e}"))?,
+        );
+    }
+    let addrs: Vec<SocketAddr> = proxies.iter().map(FaultProxy::addr).collect();
+    let via = through_proxies(url, &addrs)?;
+    Ok((proxies, via))
 }
 
 /// How much latency the `latency` fault adds to every chunk, each way.
@@ -219,22 +316,64 @@ mod tests {
     use super::*;
 
     #[test]
-    fn urls_are_rewritten_to_the_proxy() {
+    fn urls_are_rewritten_to_the_proxies() {
         let p: SocketAddr = "127.0.0.1:4000".parse().unwrap();
+        let q: SocketAddr = "127.0.0.1:4001".parse().unwrap();
         assert_eq!(
-            through_proxy("redis://127.0.0.1:6379", p).unwrap(),
+            through_proxies("redis://127.0.0.1:6379", &[p]).unwrap(),
             "redis://127.0.0.1:4000"
         );
         assert_eq!(
-            through_proxy("postgres://u:p@db.example:5432/x?sslmode=disable", p).unwrap(),
+            through_proxies("postgres://u:p@db.example:5432/x?sslmode=disable", &[p]).unwrap(),
             "postgres://u:p@127.0.0.1:4000/x?sslmode=disable"
         );
-        assert!(through_proxy("file:///tmp/x", p).is_err());
-        assert!(through_proxy("redlock://a:1,b:2,c:3", p).is_err());
-        assert!(through_proxy("redis://nohostport", p).is_err());
         assert_eq!(
-            target("redis://127.0.0.1:6379/0").unwrap(),
-            "127.0.0.1:6379".parse().unwrap()
+            through_proxies("redlock://a:1,b:2?retry=3", &[p, q]).unwrap(),
+            "redlock://127.0.0.1:4000,127.0.0.1:4001?retry=3"
         );
+        assert!(through_proxies("redlock://a:1,b:2,c:3", &[p]).is_err());
+        assert!(check_proxyable("file:///tmp/x").is_err());
+        assert!(check_proxyable("redis://nohostport").is_err());
+        assert!(check_proxyable("redlock://a:1,b").is_err());
+        assert_eq!(
+            targets("redis://127.0.0.1:6379/0").unwrap(),
+            ["127.0.0.1:6379".parse().unwrap()]
+        );
+    }
+
+    #[test]
+    fn session_lengths_follow_the_ttl_unless_the_url_sets_them() {
+        let s = Duration::from_secs(1);
+        assert_eq!(
+            follow_ttl("etcd://127.0.0.1:2379", s),
+            "etcd://127.0.0.1:2379?lease_ttl=1"
+        );
+        assert_eq!(
+            follow_ttl("etcd://h:1?lease_ttl=5", s),
+            "etcd://h:1?lease_ttl=5"
+        );
+        assert_eq!(
+            follow_ttl("etcd://h:1?x=1", Duration::from_millis(1500)),
+            "etcd://h:1?x=1&lease_ttl=2"
+        );
+        assert_eq!(
+            follow_ttl("zookeeper://h:1/app", Duration::from_millis(500)),
+            "zookeeper://h:1/app?session_timeout=1"
+        );
+        assert_eq!(
+            follow_ttl("zookeeper://h:1", Duration::from_millis(2500)),
+            "zookeeper://h:1?session_timeout=2.5"
+        );
+        assert_eq!(follow_ttl("redis://h:1", s), "redis://h:1");
+    }
+
+    #[test]
+    fn faults_on_several_nodes_take_a_minority_then_a_majority() {
+        assert_eq!(pick(0, 5), [0, 1]);
+        assert_eq!(pick(1, 5), [1, 2, 3]);
+        assert_eq!(pick(2, 5), [2, 3]);
+        assert_eq!(pick(4, 5), [4, 0]);
+        assert_eq!(pick(0, 1), [0]);
+        assert_eq!(pick(1, 1), [0]);
     }
 }

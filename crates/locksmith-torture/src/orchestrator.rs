@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use crate::checker::{CheckOptions, FindingKind, Findings, check};
 use crate::fault::Fault;
 use crate::history::{Event, HistoryWriter, Kind, Phase, merge, read_history};
-use crate::network::{OwnServers, Servers, latency_for, proxy_for};
+use crate::network::{OwnServers, Servers, follow_ttl, latency_for, pick, proxies_for};
 use crate::report::Summary;
 use crate::resource::ResourceServer;
 
@@ -51,6 +51,12 @@ pub struct TortureConfig {
     /// overlaps after expiry and lost updates on the unfenced register, while the fenced
     /// register rejected the stale writes and nothing locksmith promises against happened.
     pub pause_past_ttl: bool,
+    /// The expected-unsafe **redlock-restart-empty** scenario (needs `--servers redlock`, whose
+    /// nodes then run without persistence): while a client holds a key, a majority of the
+    /// nodes is restarted empty, so another client can get a quorum for the same key while
+    /// the first one's lease is still valid (`--faults` is not used). The run passes only if
+    /// the checker catches overlaps inside valid leases.
+    pub redlock_restart_empty: bool,
 }
 
 /// What a run produced.
@@ -88,6 +94,9 @@ impl Outcome {
 
 /// The name of the pause-past-ttl scenario.
 pub const PAUSE_PAST_TTL: &str = "pause-past-ttl";
+
+/// The name of the redlock-restart-empty scenario.
+pub const REDLOCK_RESTART_EMPTY: &str = "redlock-restart-empty";
 
 struct Proc {
     id: u32,
@@ -147,9 +156,13 @@ impl Proc {
 
 struct Run<'a> {
     cfg: &'a TortureConfig,
-    /// The URL the clients use (through the fault proxy, when there is one).
+    /// The URL the clients use (through the fault proxies, when there are some).
     client_url: String,
-    proxy: Option<locksmith_testkit::proxy::FaultProxy>,
+    /// One fault proxy per server, when network faults are injected.
+    proxies: Vec<locksmith_testkit::proxy::FaultProxy>,
+    /// How many of each network fault have been injected (which servers the next one hits),
+    /// by [`Fault::ALL`] position.
+    net_turns: [usize; Fault::ALL.len()],
     own: Option<OwnServers>,
     keys: Vec<String>,
     socket: PathBuf,
@@ -311,41 +324,88 @@ impl Run<'_> {
         });
     }
 
-    /// A fault that hits every client at once: through the proxy, or on the server.
+    /// A fault that hits every client at once: through the proxies, or on the servers. With
+    /// several servers (Redlock's nodes), each network fault hits a minority of them, then the
+    /// next time a majority, named `FAULT-minority` and `FAULT-majority`.
     async fn inject_global(&mut self, fault: Fault) {
         let length = pause_length(self.cfg.ttl);
-        let name = match (fault, &self.own) {
-            (Fault::Restart, Some(servers)) => servers.next_restart(),
-            _ => fault.name(),
+        let n = self.proxies.len();
+        let turn = &mut self.net_turns[Fault::ALL.iter().position(|f| *f == fault).unwrap_or(0)];
+        let hit: Vec<usize> = if n > 1 && fault.needs_proxy() {
+            *turn += 1;
+            pick(*turn - 1, n)
+        } else {
+            (0..n).collect()
         };
-        self.log_global(name, Phase::Start);
-        match (fault, &self.proxy, &mut self.own) {
-            (Fault::Partition, Some(p), _) => {
-                p.blackhole(true);
-                tokio::time::sleep(length).await;
-                p.blackhole(false);
+        let name = match (fault, &self.own) {
+            (Fault::Restart, Some(servers)) => servers.next_restart().to_owned(),
+            (f, _) if f.needs_proxy() && n > 1 => {
+                let side = if hit.len() * 2 > n {
+                    "majority"
+                } else {
+                    "minority"
+                };
+                format!("{f}-{side}")
             }
-            (Fault::Latency, Some(p), _) => {
-                p.set_delay(latency_for(self.cfg.ttl));
+            (f, _) => f.name().to_owned(),
+        };
+        self.log_global(&name, Phase::Start);
+        let proxies: Vec<&locksmith_testkit::proxy::FaultProxy> =
+            hit.iter().map(|&i| &self.proxies[i]).collect();
+        match fault {
+            Fault::Partition => {
+                proxies.iter().for_each(|p| p.blackhole(true));
                 tokio::time::sleep(length).await;
-                p.set_delay(Duration::ZERO);
+                proxies.iter().for_each(|p| p.blackhole(false));
             }
-            (Fault::Cut, Some(p), _) => p.cut_next_reply(),
-            (Fault::Reset, Some(p), _) => p.reset_all(),
-            (Fault::Restart, _, own @ Some(_)) => {
-                // Off the runtime (it waits for the port), which keeps serving the proxy.
-                let mut servers = own.take().expect("matched Some");
+            Fault::Latency => {
+                let d = latency_for(self.cfg.ttl);
+                proxies.iter().for_each(|p| p.set_delay(d));
+                tokio::time::sleep(length).await;
+                proxies.iter().for_each(|p| p.set_delay(Duration::ZERO));
+            }
+            Fault::Cut => proxies.iter().for_each(|p| p.cut_next_reply()),
+            Fault::Reset => proxies.iter().for_each(|p| p.reset_all()),
+            Fault::Restart => {
+                // Off the runtime (it waits for the port), which keeps serving the proxies.
+                let mut servers = self.own.take().expect("checked before the run");
                 let servers = tokio::task::spawn_blocking(move || {
                     servers.restart(length);
                     servers
                 })
                 .await
                 .expect("the server restart panicked");
-                *own = Some(servers);
+                self.own = Some(servers);
             }
-            (other, ..) => unreachable!("{other} is checked against the setup before the run"),
+            other => unreachable!("{other} is not a global fault"),
         }
-        self.log_global(name, Phase::End);
+        self.log_global(&name, Phase::End);
+    }
+
+    /// The redlock-restart-empty scenario's fault: once a client holds a key, a majority of
+    /// the nodes restarts empty at once.
+    async fn restart_majority_empty(&mut self) {
+        let give_up = Instant::now() + (self.cfg.ttl * 3).max(Duration::from_secs(3));
+        while Instant::now() < give_up.min(self.until) {
+            self.reap();
+            if self.procs.iter_mut().any(|p| {
+                p.refresh();
+                !p.done && p.holding.is_some()
+            }) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        self.log_global("restart-majority-empty", Phase::Start);
+        let mut servers = self.own.take().expect("checked before the run");
+        let servers = tokio::task::spawn_blocking(move || {
+            servers.restart_majority_empty();
+            servers
+        })
+        .await
+        .expect("the server restart panicked");
+        self.own = Some(servers);
+        self.log_global("restart-majority-empty", Phase::End);
     }
 
     async fn inject(&mut self, fault: Fault, turn: usize) -> io::Result<()> {
@@ -399,26 +459,40 @@ pub async fn run(cfg: &TortureConfig) -> Result<Outcome, String> {
             "the {f} fault kills and restarts a server the run started itself: add --servers"
         ));
     }
-    if let Some(kind) = cfg.servers
-        && !kind.restartable()
-        && cfg.faults.contains(&Fault::Restart)
-    {
+    let scenarios = [
+        cfg.split_brain.is_some(),
+        cfg.pause_past_ttl,
+        cfg.redlock_restart_empty,
+    ];
+    if scenarios.iter().filter(|on| **on).count() > 1 {
+        return Err("the expected-unsafe scenarios run one at a time".to_owned());
+    }
+    if cfg.redlock_restart_empty && cfg.servers != Some(Servers::Redlock) {
         return Err(format!(
-            "the restart fault is implemented for --servers redis only, not {kind:?} yet"
+            "the {REDLOCK_RESTART_EMPTY} scenario restarts Redlock nodes the run started: \
+             it needs --servers redlock"
         ));
     }
     // On this thread, not a blocking-pool one: a server started with a parent-death signal
     // dies when the thread that forked it ends, and pool threads end when idle. Nothing else
     // runs yet, so blocking the runtime here costs nothing.
-    let own = cfg.servers.map(OwnServers::start);
-    let url = own
-        .as_ref()
-        .map_or_else(|| cfg.url.clone(), OwnServers::url);
-    let (proxy, client_url) = if cfg.faults.iter().any(|f| f.needs_proxy()) {
-        let (p, via) = proxy_for(&url).await?;
-        (Some(p), via)
+    let own = if cfg.redlock_restart_empty {
+        Some(OwnServers::start_empty_redlock())
     } else {
-        (None, url.clone())
+        cfg.servers.map(OwnServers::start)
+    };
+    let url = follow_ttl(
+        &own.as_ref()
+            .map_or_else(|| cfg.url.clone(), OwnServers::url),
+        cfg.ttl,
+    );
+    let (proxies, client_url) = if cfg.faults.iter().any(|f| f.needs_proxy())
+        && !cfg.pause_past_ttl
+        && !cfg.redlock_restart_empty
+    {
+        proxies_for(&url).await?
+    } else {
+        (Vec::new(), url.clone())
     };
     let locker = locksmith::open(&url).map_err(|e| e.to_string())?;
     if let Some(other) = &cfg.split_brain {
@@ -468,7 +542,8 @@ pub async fn run(cfg: &TortureConfig) -> Result<Outcome, String> {
     let mut run = Run {
         cfg,
         client_url,
-        proxy,
+        proxies,
+        net_turns: [0; Fault::ALL.len()],
         own,
         keys: (0..cfg.keys).map(|k| format!("torture-{k}")).collect(),
         socket,
@@ -491,7 +566,12 @@ pub async fn run(cfg: &TortureConfig) -> Result<Outcome, String> {
         run.resume_stalled().await;
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    while cfg.redlock_restart_empty && Instant::now() + settle < run.until {
+        run.restart_majority_empty().await;
+        tokio::time::sleep(settle * 2).await;
+    }
     while !cfg.pause_past_ttl
+        && !cfg.redlock_restart_empty
         && !cfg.faults.is_empty()
         && Instant::now() + pause_length(cfg.ttl) + settle < run.until
     {
@@ -543,10 +623,12 @@ pub async fn run(cfg: &TortureConfig) -> Result<Outcome, String> {
     }
     let events = merge(histories);
     let findings = check(&events, CheckOptions::default());
-    drop(run.proxy.take());
-    // The scenario's only fault is its self-inflicted pause.
+    drop(std::mem::take(&mut run.proxies));
+    // The scenarios' only faults are their own.
     let faults_run: &[Fault] = if cfg.pause_past_ttl {
         &[Fault::Pause]
+    } else if cfg.redlock_restart_empty {
+        &[Fault::Restart]
     } else {
         &cfg.faults
     };
@@ -559,6 +641,8 @@ pub async fn run(cfg: &TortureConfig) -> Result<Outcome, String> {
         client_failures: run.failures,
         expected_unsafe: if cfg.pause_past_ttl {
             Some(PAUSE_PAST_TTL)
+        } else if cfg.redlock_restart_empty {
+            Some(REDLOCK_RESTART_EMPTY)
         } else {
             cfg.split_brain.as_ref().map(|_| "split-brain")
         },

@@ -49,10 +49,14 @@ impl Summary {
     pub fn new(backend: &str, faults: &[Fault], findings: &Findings, model: LeaseModel) -> Self {
         let mut names: Vec<String> = vec!["none".to_owned()];
         names.extend(faults.iter().map(|f| f.name().to_owned()));
-        // Redlock's restarts are named by how many nodes they took down.
+        // Faults on Redlock's nodes are named by how many nodes they hit
+        // (`restart-minority`, `partition-majority`, ...): one row each instead of the fault's.
         for f in &findings.faults {
-            if f.fault.starts_with("restart-") && !names.contains(&f.fault) {
-                names.retain(|n| n != "restart");
+            if let Some((base, _)) = f.fault.split_once('-')
+                && Fault::ALL.iter().any(|x| x.name() == base)
+                && !names.contains(&f.fault)
+            {
+                names.retain(|n| n != base);
                 names.push(f.fault.clone());
             }
         }
@@ -162,8 +166,10 @@ pub fn render(outcome: &Outcome) -> String {
     );
     if sum.lease_model == "session" {
         s.push_str(
-            "Session-bound locks: a paused holder keeps its lock, so a pause must show no \
-             overlap at all (any overlap counts as overlap-valid).\n\n",
+            "Session-bound locks: a paused holder keeps its lock unless the server ends its \
+             session meanwhile. Where the guard reports until when its session is provably \
+             alive (etcd's lease), an overlap past that counts as overlap-expired; otherwise any \
+             overlap counts as overlap-valid.\n\n",
         );
     }
     if outcome.expected_unsafe == Some(crate::orchestrator::PAUSE_PAST_TTL) {
@@ -180,6 +186,24 @@ pub fn render(outcome: &Outcome) -> String {
             n(FindingKind::LostUpdateUnfenced),
             n(FindingKind::StaleWriteRejected),
             n(FindingKind::StaleWriteAccepted),
+            if outcome.passed() {
+                "caught"
+            } else {
+                "NOT caught"
+            }
+        );
+    } else if outcome.expected_unsafe == Some(crate::orchestrator::REDLOCK_RESTART_EMPTY) {
+        let _ = writeln!(
+            s,
+            "Expected-unsafe scenario **{}**: Redlock nodes without persistence; while a lock \
+             is held a majority of them restarts empty, so another client gets a quorum for the \
+             same key; the run passes only if the checker catches it: {} overlap(s) inside valid \
+             leases (and {} token(s) out of order, {} stale write(s) rejected by the fenced \
+             register) were {}.\n",
+            crate::orchestrator::REDLOCK_RESTART_EMPTY,
+            f.count(FindingKind::OverlapInValidLeases),
+            f.count(FindingKind::TokenOrder),
+            f.count(FindingKind::StaleWriteRejected),
             if outcome.passed() {
                 "caught"
             } else {

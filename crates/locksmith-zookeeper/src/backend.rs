@@ -285,6 +285,25 @@ impl Backend for ZooKeeperBackend {
         locksmith_core::wait_until(deadline, self.acquire_inner(key, req, true)).await
     }
 
+    /// Creates the key's `EPHEMERAL_SEQUENTIAL` lock node and deletes it: the recipe's two
+    /// writes, without listing the line or watching a predecessor.
+    async fn native_pair(&self, key: &LockKey) -> Result<Option<&'static str>> {
+        let k = key.as_str();
+        let session = self.session().await?;
+        let client = &session.client;
+        let name_prefix = path::node_prefix(&uuid::Uuid::new_v4().to_string());
+        let (node, _) = self
+            .create_node(key, client, &path::lock_dir(k), &name_prefix, "")
+            .await?;
+        if let Err(e) = self
+            .bounded(k, "deleting the lock node", client.delete(&node, None))
+            .await?
+        {
+            return Err(self.err(Some(k), "cannot delete the lock node", e));
+        }
+        Ok(Some("create EPHEMERAL_SEQUENTIAL + delete"))
+    }
+
     async fn holder(&self, key: &LockKey) -> Result<Option<HolderInfo>> {
         let k = key.as_str();
         let session = self.session().await?;

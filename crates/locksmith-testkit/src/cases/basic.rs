@@ -146,3 +146,28 @@ pub(crate) async fn holder_info_names_owner(cx: Ctx) {
         "released key has no holder"
     );
 }
+
+/// The native pair `locksmith bench` times as its floor is offered and leaves nothing behind.
+pub(crate) async fn native_pair_leaves_the_key_free(cx: Ctx) {
+    let backend = cx
+        .target
+        .connect()
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to {}: {e}", cx.target.url));
+    let key = locksmith_core::LockKey::new(cx.key("native")).expect("key");
+    for _ in 0..3 {
+        let name = backend.native_pair(&key).await.expect("native pair");
+        assert!(
+            name.is_some_and(|n| !n.is_empty()),
+            "every locksmith backend offers its native pair (the bench floor)"
+        );
+    }
+    let held = cx
+        .client()
+        .await
+        .try_acquire(&key, &opts())
+        .await
+        .expect("try_acquire")
+        .expect("the native pair left the key held");
+    assert!(held.release().await.expect("release"), "lost while held");
+}

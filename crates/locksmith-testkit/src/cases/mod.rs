@@ -170,6 +170,11 @@ pub(crate) const CASES: &[Case] = &[
         keys::invalid_keys_are_errors,
         "invalid_keys_are_errors"
     ),
+    case!(
+        Nothing,
+        basic::native_pair_leaves_the_key_free,
+        "native_pair_leaves_the_key_free"
+    ),
 ];
 
 /// What a case gets: the target, and a key prefix no other case or run shares.

@@ -4,13 +4,14 @@
 //! exists, so fsync is cheap there. Elections are fast (`--heartbeat-interval=10
 //! --election-timeout=100`), so a killed leader is replaced within a fraction of a second.
 
+use std::ffi::OsString;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::{ServerProcess, free_port, require_binary};
+use super::{ServerProcess, free_port, require_binary, spawn_for_process};
 
 /// One etcd member.
 #[derive(Debug)]
@@ -28,6 +29,8 @@ pub struct EtcdMember {
 pub struct EtcdCluster {
     /// The members; a killed one stays in the list with its process gone.
     pub members: Vec<EtcdMember>,
+    /// How each member was started (program, arguments, log file), to start it again.
+    commands: Vec<(PathBuf, Vec<OsString>, PathBuf)>,
     _dir: tempfile::TempDir,
 }
 
@@ -40,6 +43,26 @@ impl EtcdCluster {
             .map(|m| m.client_addr.as_str())
             .collect();
         format!("etcd://{}", hosts.join(","))
+    }
+
+    /// Kills member `i` (SIGKILL), waits `down`, and starts it again over its data folder on
+    /// the same ports (its leases, keys and revision survive: etcd syncs its log before
+    /// answering), then waits until the cluster is healthy. The member is started from a
+    /// thread that lives as long as this process, so any thread may call this.
+    ///
+    /// # Panics
+    /// When the member does not come back within 30 s.
+    pub fn restart_member(&mut self, i: usize, down: Duration) {
+        self.members[i].process.kill();
+        std::thread::sleep(down);
+        let (program, args, log) = &self.commands[i];
+        let mut cmd = Command::new(program);
+        cmd.args(args);
+        let m = &mut self.members[i];
+        m.process = spawn_for_process(&format!("etcd {}", m.name), cmd, Some(log.clone()));
+        let addr: SocketAddr = m.client_addr.parse().expect("addr");
+        m.process.wait_for_port(addr, Duration::from_secs(30));
+        wait_healthy(&self.endpoints(), Duration::from_secs(30));
     }
 
     /// `--endpoints` value for `etcdctl`.
@@ -80,6 +103,7 @@ pub fn start_etcd_cluster(n: usize) -> EtcdCluster {
     // One token for the whole cluster, unique to this run.
     let token = format!("locksmith-{}-{}", std::process::id(), ports[0].0);
     let mut members = Vec::new();
+    let mut commands = Vec::new();
     for (i, (client, peer)) in ports.iter().enumerate() {
         let name = format!("n{i}");
         let mdir = dir.path().join(&name);
@@ -112,8 +136,13 @@ pub fn start_etcd_cluster(n: usize) -> EtcdCluster {
                 "--log-outputs",
             ])
             .arg(mdir.join("etcd.log"));
-        let process =
-            ServerProcess::spawn(&format!("etcd {name}"), cmd, Some(mdir.join("out.log")));
+        let log = mdir.join("out.log");
+        commands.push((
+            etcd.clone(),
+            cmd.get_args().map(ToOwned::to_owned).collect(),
+            log.clone(),
+        ));
+        let process = ServerProcess::spawn(&format!("etcd {name}"), cmd, Some(log));
         members.push(EtcdMember {
             name,
             client_addr: format!("127.0.0.1:{client}"),
@@ -124,7 +153,11 @@ pub fn start_etcd_cluster(n: usize) -> EtcdCluster {
         let addr: SocketAddr = m.client_addr.parse().expect("addr");
         m.process.wait_for_port(addr, Duration::from_secs(30));
     }
-    let cluster = EtcdCluster { members, _dir: dir };
+    let cluster = EtcdCluster {
+        members,
+        commands,
+        _dir: dir,
+    };
     wait_healthy(&cluster.endpoints(), Duration::from_secs(30));
     cluster
 }

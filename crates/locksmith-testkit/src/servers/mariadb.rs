@@ -2,7 +2,7 @@
 //! `mariadbd` on a free loopback port, `root` without a password, no binary log, and a
 //! database `locksmith`. Stopped and removed when the process exits.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -50,7 +50,6 @@ pub fn client_command(db: &MariaDb) -> Command {
 
 fn start() -> MariaDb {
     let install = require_binary("mariadb-install-db", "mariadb-server");
-    let server = require_binary("mariadbd", "mariadb-server");
     let base = super::temp_dir("locksmith-mariadb-");
     let dir = base.path().to_path_buf();
     // A private tmpdir: a starting server deletes `#sql*` files in its tmpdir, so servers that
@@ -75,25 +74,7 @@ fn start() -> MariaDb {
         String::from_utf8_lossy(&out.stderr)
     );
     let port = free_port();
-    let mut cmd = Command::new(server);
-    cmd.args([
-        "--no-defaults",
-        "--user=root",
-        "--bind-address=127.0.0.1",
-        "--skip-log-bin",
-    ])
-    .arg(format!("--datadir={}", dir.join("data").display()))
-    .arg(format!("--tmpdir={}", tmp.display()))
-    .arg(format!("--port={port}"))
-    .arg(format!("--socket={}", dir.join("sock").display()))
-    .arg(format!("--pid-file={}", dir.join("pid").display()))
-    .arg(format!("--log-error={}", dir.join("err.log").display()))
-    .args([
-        "--max-connections=200",
-        "--innodb-flush-log-at-trx-commit=0",
-    ]);
-    let mut proc = spawn_for_process("mariadbd", cmd, None);
-    proc.wait_for_port(([127, 0, 0, 1], port).into(), Duration::from_secs(60));
+    let proc = spawn_server(&dir, port);
     let db = MariaDb {
         url: format!("mysql://root@127.0.0.1:{port}/locksmith?prefer_socket=false"),
         port,
@@ -121,6 +102,63 @@ fn start() -> MariaDb {
         .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((proc, base));
     at_exit(stop);
     db
+}
+
+/// Starts `mariadbd` on `port` over the data in `dir` and waits for the port.
+fn spawn_server(dir: &Path, port: u16) -> ServerProcess {
+    let server = require_binary("mariadbd", "mariadb-server");
+    let mut cmd = Command::new(server);
+    cmd.args([
+        "--no-defaults",
+        "--user=root",
+        "--bind-address=127.0.0.1",
+        "--skip-log-bin",
+    ])
+    .arg(format!("--datadir={}", dir.join("data").display()))
+    .arg(format!("--tmpdir={}", dir.join("tmp").display()))
+    .arg(format!("--port={port}"))
+    .arg(format!("--socket={}", dir.join("sock").display()))
+    .arg(format!("--pid-file={}", dir.join("pid").display()))
+    .arg(format!("--log-error={}", dir.join("err.log").display()))
+    // 2: the log is written (not flushed) at each commit, so a killed server keeps every
+    // committed transaction (0 loses up to a second of them); only an OS crash could.
+    .args([
+        "--max-connections=200",
+        "--innodb-flush-log-at-trx-commit=2",
+    ]);
+    let mut proc = spawn_for_process("mariadbd", cmd, None);
+    proc.wait_for_port(([127, 0, 0, 1], port).into(), Duration::from_secs(60));
+    proc
+}
+
+/// Kills the server of this test process (SIGKILL: every session ends, as in a crash), waits
+/// `down`, and starts it again on the same port and data folder (InnoDB recovers what was
+/// committed).
+///
+/// # Panics
+/// When the server was not started ([`mariadb`]) or does not come back.
+pub fn crash_and_restart(down: Duration) {
+    let db = SERVER.get().expect("mariadb() was not started");
+    let mut slot = PROCESS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let (proc, _) = slot.as_mut().expect("the mariadb server is running");
+    proc.kill();
+    std::thread::sleep(down);
+    *proc = spawn_server(&db.dir, db.port);
+    let started = Instant::now();
+    while !client_command(db)
+        .args(["-e", "SELECT 1"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "mariadb not back after a restart: {}",
+            std::fs::read_to_string(db.dir.join("err.log")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 fn stop() {

@@ -95,15 +95,16 @@ impl ServerProcess {
         }
     }
 
-    /// Stops the server with SIGTERM and waits for it (SIGKILL after 10 s).
-    pub fn stop(&mut self) {
+    /// Sends `signal` (e.g. PostgreSQL's immediate shutdown, `SIGQUIT`), waits up to `within`
+    /// for the server to exit, then kills it (SIGKILL) and reaps it.
+    pub fn kill_with(&mut self, signal: i32, within: Duration) {
         if let Some(mut c) = self.child.take() {
             // SAFETY: kill(2) on a PID we spawned and have not reaped yet.
             unsafe {
-                libc::kill(c.id() as libc::pid_t, libc::SIGTERM);
+                libc::kill(c.id() as libc::pid_t, signal);
             }
             let start = Instant::now();
-            while start.elapsed() < Duration::from_secs(10) {
+            while start.elapsed() < within {
                 if let Ok(Some(_)) = c.try_wait() {
                     return;
                 }
@@ -112,6 +113,11 @@ impl ServerProcess {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+
+    /// Stops the server with SIGTERM and waits for it (SIGKILL after 10 s).
+    pub fn stop(&mut self) {
+        self.kill_with(libc::SIGTERM, Duration::from_secs(10));
     }
 
     /// Panics unless something accepts TCP connections on `addr` within `within`; the panic

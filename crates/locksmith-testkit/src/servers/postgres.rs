@@ -57,7 +57,6 @@ fn as_postgres(program: &Path) -> Command {
 
 fn start() -> Postgres {
     let initdb = require_binary(&format!("{BIN}/initdb"), "postgresql");
-    let server = require_binary(&format!("{BIN}/postgres"), "postgresql");
     let base = super::temp_dir("locksmith-pg-");
     let dir = base.path().to_path_buf();
     if is_root() {
@@ -89,13 +88,28 @@ fn start() -> Postgres {
         String::from_utf8_lossy(&out.stderr)
     );
     let port = free_port();
+    let proc = spawn_server(&dir, port);
+    *PROCESS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((proc, base));
+    at_exit(stop);
+    Postgres {
+        url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
+        port,
+        dir,
+    }
+}
+
+/// Starts the server on `port` over the cluster in `dir` and waits until it accepts queries.
+fn spawn_server(dir: &Path, port: u16) -> ServerProcess {
+    let server = require_binary(&format!("{BIN}/postgres"), "postgresql");
     let mut cmd = as_postgres(&server);
     cmd.arg("-D")
         .arg(dir.join("data"))
         .arg("-p")
         .arg(port.to_string())
         .arg("-k")
-        .arg(&dir)
+        .arg(dir)
         .args([
             "-c",
             "listen_addresses=127.0.0.1",
@@ -132,15 +146,27 @@ fn start() -> Postgres {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    *PROCESS
+    proc
+}
+
+/// Crashes the cluster of this test process (an immediate shutdown, `SIGQUIT`: every session
+/// ends, no checkpoint, so the next start replays the write-ahead log as after a crash),
+/// waits `down`, and starts it again on the same port and data folder. What was committed
+/// survives (`fsync=off` skips only the flush to disk, which a process crash does not need).
+///
+/// # Panics
+/// When the cluster was not started ([`postgres`]) or does not come back.
+pub fn crash_and_restart(down: Duration) {
+    let pg = SERVER.get().expect("postgres() was not started");
+    let mut slot = PROCESS
         .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((proc, base));
-    at_exit(stop);
-    Postgres {
-        url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
-        port,
-        dir,
-    }
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let (proc, _) = slot.as_mut().expect("the postgres cluster is running");
+    // The postmaster takes its backends down with it before exiting; a new one refuses to
+    // start while an old backend still holds the shared memory.
+    proc.kill_with(libc::SIGQUIT, Duration::from_secs(10));
+    std::thread::sleep(down);
+    *proc = spawn_server(&pg.dir, pg.port);
 }
 
 fn stop() {

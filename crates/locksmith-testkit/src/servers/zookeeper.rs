@@ -21,13 +21,64 @@ pub struct ZooKeeperServer {
     pub addr: String,
     /// The server process.
     pub process: ServerProcess,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl ZooKeeperServer {
     /// `zookeeper://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
         format!("zookeeper://{}", self.addr)
+    }
+
+    /// Kills the server (SIGKILL), waits `down`, and starts it again over its data folder on
+    /// the same port; returns once it serves. Its transaction log is written before each
+    /// reply (`forceSync=no` skips only the flush to disk), so nodes, sessions and zxids
+    /// survive; sessions get a fresh timeout to reconnect in. The server is started from a
+    /// thread that lives as long as this process, so any thread may call this.
+    ///
+    /// # Panics
+    /// When the server does not come back within 60 s.
+    pub fn restart(&mut self, down: Duration) {
+        self.process.kill();
+        std::thread::sleep(down);
+        let cmd = server_command(&self.dir.path().join("zoo.cfg"));
+        self.process =
+            super::spawn_for_process("zookeeper", cmd, Some(self.dir.path().join("zk.log")));
+        wait_serving(&mut self.process, &self.addr);
+    }
+}
+
+fn server_command(cfg: &Path) -> Command {
+    let java = require_binary("java", "zookeeper");
+    let mut cmd = Command::new(java);
+    cmd.args([
+        "-Xmx256m",
+        "-XX:+UseSerialGC",
+        "-Xshare:auto",
+        "-cp",
+        CLASSPATH,
+    ])
+    .arg("-Dzookeeper.admin.enableServer=false")
+    .arg("org.apache.zookeeper.server.ZooKeeperServerMain")
+    .arg(cfg);
+    cmd
+}
+
+/// Waits until the server listens and answers `srvr` as a standalone server.
+fn wait_serving(process: &mut ServerProcess, addr: &str) {
+    process.wait_for_port(addr.parse().expect("addr"), Duration::from_secs(60));
+    let start = Instant::now();
+    loop {
+        let ok = four_letter(addr, "srvr").is_some_and(|a| a.contains("Mode: standalone"));
+        if ok {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "zookeeper on {addr} not serving after 60 s: {}",
+            process.log_tail()
+        );
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
@@ -46,7 +97,7 @@ pub fn four_letter(addr: &str, word: &str) -> Option<String> {
 
 /// Starts a standalone server and waits until it answers `ruok` with `imok` and serves.
 pub fn start_zookeeper() -> ZooKeeperServer {
-    let java = require_binary("java", "zookeeper");
+    require_binary("java", "zookeeper");
     assert!(
         Path::new(ZK_JAR).exists(),
         "{ZK_JAR} is missing: install the Debian package `zookeeper` (scripts/test.sh does this) \
@@ -66,38 +117,14 @@ pub fn start_zookeeper() -> ZooKeeperServer {
         ),
     )
     .expect("zoo.cfg");
-    let mut cmd = Command::new(java);
-    cmd.args([
-        "-Xmx256m",
-        "-XX:+UseSerialGC",
-        "-Xshare:auto",
-        "-cp",
-        CLASSPATH,
-    ])
-    .arg("-Dzookeeper.admin.enableServer=false")
-    .arg("org.apache.zookeeper.server.ZooKeeperServerMain")
-    .arg(&cfg);
-    let mut process = ServerProcess::spawn("zookeeper", cmd, Some(dir.path().join("zk.log")));
+    let mut process = ServerProcess::spawn(
+        "zookeeper",
+        server_command(&cfg),
+        Some(dir.path().join("zk.log")),
+    );
     let addr = format!("127.0.0.1:{port}");
-    process.wait_for_port(addr.parse().expect("addr"), Duration::from_secs(60));
-    let start = Instant::now();
-    loop {
-        let ok = four_letter(&addr, "srvr").is_some_and(|a| a.contains("Mode: standalone"));
-        if ok {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "zookeeper on {addr} not serving after 60 s: {}",
-            process.log_tail()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    ZooKeeperServer {
-        addr,
-        process,
-        _dir: dir,
-    }
+    wait_serving(&mut process, &addr);
+    ZooKeeperServer { addr, process, dir }
 }
 
 static SHARED: Mutex<Option<ZooKeeperServer>> = Mutex::new(None);

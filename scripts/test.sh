@@ -53,11 +53,10 @@ rm -rf "$torture_dir"
 # restart of the servers over their data (sessions end, fencing counters survive). Redlock's
 # network faults and restarts hit a minority (2 of 5 nodes), then a majority; its
 # expected-unsafe scenario restarts a majority of nodes without persistence while a lock is
-# held, and passes only if the checker catches the overlap. Known findings (see the torture
-# crate docs) keep two faults out for now: MySQL skips reset and cut (a reset connection frees
-# its GET_LOCK at once while the holder hears only at its next health check), and ZooKeeper
-# skips pause (a holder paused past its session timeout loses the session, and its guard has
-# no local deadline to read as lost on resume).
+# held, and passes only if the checker catches the overlap. A known finding (see the torture
+# crate docs) keeps one fault out for now: ZooKeeper skips pause (a holder paused past its
+# session timeout loses the session, and its guard has no local deadline to read as lost on
+# resume).
 torture() {
   local name="$1"; shift
   log "torture ($name)"
@@ -74,7 +73,7 @@ torture "redlock, pause, kill, minority and majority restarts" --servers redlock
 torture "redlock, network faults on a minority and a majority" --servers redlock --duration 20s --faults partition,latency,cut,reset
 torture "redlock, expected-unsafe restart-empty" --servers redlock --duration 15s --keys 1 --redlock-restart-empty
 torture "postgres, all faults" --servers postgres --duration 20s --faults "$ALL_FAULTS"
-torture "mysql" --servers mysql --duration 20s --faults pause,kill,partition,latency,restart
+torture "mysql, all faults" --servers mysql --duration 20s --faults "$ALL_FAULTS"
 torture "etcd, all faults" --servers etcd --duration 20s --faults "$ALL_FAULTS"
 torture "zookeeper" --servers zookeeper --duration 20s --faults kill,partition,latency,cut,reset,restart
 log "all tests passed"

@@ -13,10 +13,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use locksmith_core::{LockOptions, Locker};
+use locksmith_core::{Backend, LockOptions, Locker};
 use locksmith_mysql::MySqlBackend;
 use locksmith_testkit::bench::{
-    BoxFut, Contender, ContentionStats, LockerContender, contend_count, contend_for, median,
+    BoxFut, Contender, contend_count, locker_contenders, median, print_contended_8, serve_crowd,
 };
 use locksmith_testkit::servers::mariadb::mariadb;
 use mysql_async::prelude::Queryable;
@@ -130,52 +130,19 @@ async fn raw_contenders(url: &str, key: &str) -> Vec<Box<dyn Contender>> {
     v
 }
 
-fn locksmith_contenders(url: &str, key: &str) -> Vec<Box<dyn Contender>> {
-    (0..8)
-        .map(|_| {
-            let l = Locker::new(Arc::new(MySqlBackend::from_url(url).unwrap()));
-            LockerContender::boxed(l, key)
-        })
-        .collect()
+fn backend(url: &str) -> Arc<dyn Backend> {
+    Arc::new(MySqlBackend::from_url(url).unwrap())
 }
 
 fn contended(c: &mut Criterion) {
     let rt = runtime();
     let url = mariadb().url.clone();
-    // Timed runs for the figures criterion does not give (rate, wait quantiles, fairness),
-    // in alternating half-second slices so that a busy machine's load hits both alike.
-    let (mut raw, mut ours) = (ContentionStats::empty(), ContentionStats::empty());
-    for _ in 0..6 {
-        raw.merge(rt.block_on(async {
-            contend_for(
-                raw_contenders(&url, "bench-c-raw").await,
-                Duration::from_millis(500),
-            )
-            .await
-        }));
-        ours.merge(rt.block_on(contend_for(
-            locksmith_contenders(&url, "bench-c-ls"),
-            Duration::from_millis(500),
-        )));
-    }
-    println!("{}", raw.line("mysql contended_8 raw"));
-    println!("{}", ours.line("mysql contended_8 locksmith"));
-    println!(
-        "mysql contended_8 locksmith/raw acquisitions/s: {:.2}",
-        ours.rate() / raw.rate()
+    print_contended_8(
+        &rt,
+        "mysql",
+        || raw_contenders(&url, "bench-c-raw"),
+        || backend(&url),
     );
-    let shared = rt.block_on(async {
-        let l = Locker::new(Arc::new(MySqlBackend::from_url(&url).unwrap()));
-        let v = (0..8)
-            .map(|_| LockerContender::boxed(l.clone(), "bench-c-shared"))
-            .collect();
-        contend_for(v, Duration::from_secs(3)).await
-    });
-    println!(
-        "{}",
-        shared.line("mysql contended_8 locksmith, one client shared by the 8 tasks")
-    );
-
     let mut g = c.benchmark_group("mysql/contended_8");
     g.bench_function("raw_get_lock_timeout", |b| {
         b.to_async(&rt).iter_custom(|iters| {
@@ -186,7 +153,9 @@ fn contended(c: &mut Criterion) {
     g.bench_function("locksmith", |b| {
         b.to_async(&rt).iter_custom(|iters| {
             let url = url.clone();
-            async move { contend_count(locksmith_contenders(&url, "bench-c-ls"), iters).await }
+            async move {
+                contend_count(locker_contenders(8, "bench-c-ls", || backend(&url)), iters).await
+            }
         })
     });
     g.finish();
@@ -204,25 +173,11 @@ fn crowd(c: &mut Criterion) {
                 let mut total = Duration::ZERO;
                 for _ in 0..iters {
                     let backend = Arc::new(MySqlBackend::from_url(&url).unwrap());
-                    let l = Locker::new(backend.clone());
-                    let start = Instant::now();
-                    let tasks: Vec<_> = (0..2000)
-                        .map(|_| {
-                            let l = l.clone();
-                            tokio::spawn(async move {
-                                let g = l.acquire("bench-crowd", &LockOptions::new()).await.unwrap();
-                                assert!(g.release().await.unwrap());
-                            })
-                        })
-                        .collect();
-                    for t in tasks {
-                        t.await.unwrap();
-                    }
-                    total += start.elapsed();
+                    let took = serve_crowd(&Locker::new(backend.clone()), "bench-crowd", 2000).await;
+                    total += took;
                     let s = backend.connection_stats();
                     println!(
-                        "mysql crowd_2000: all served in {:?}; connections opened {}, peak open {} (raw: one connection per waiter, 2,000 > max_connections 200)",
-                        start.elapsed(),
+                        "mysql crowd_2000: all served in {took:?}; connections opened {}, peak open {} (raw: one connection per waiter, 2,000 > max_connections 200)",
                         s.opened,
                         s.peak
                     );

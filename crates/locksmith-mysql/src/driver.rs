@@ -1,16 +1,18 @@
 //! [`MySqlDriver`]: MySQL/MariaDB named locks for the shared SQL engine.
 
+use std::time::{Duration, Instant};
+
 use async_trait::async_trait;
 use locksmith_core::{BoxError, Error, HolderInfo, LockKey, Result};
-use locksmith_sql::{Driver, counter_setup_error};
+use locksmith_sql::{Driver, Settings, counter_setup_error};
 use mysql_async::prelude::Queryable;
 use tokio::sync::Mutex;
 
+use crate::hangup::{HangUp, Mark};
 use crate::name::lock_name;
 
 const TRY_LOCK: &str = include_str!("../sql/try_lock.sql");
 const LOCK_WAIT: &str = include_str!("../sql/lock_wait.sql");
-const TAKE_TOKEN: &str = include_str!("../sql/take_token.sql");
 const UNLOCK: &str = include_str!("../sql/unlock.sql");
 const HOLDER: &str = include_str!("../sql/holder.sql");
 const COUNTER_EXISTS: &str = include_str!("../sql/counter_exists.sql");
@@ -23,14 +25,16 @@ const WAIT_CHUNK_SECS: u32 = 3600;
 /// MySQL's and MariaDB's dialect of the shared engine.
 #[derive(Debug)]
 pub struct MySqlDriver {
-    pub(crate) opts: mysql_async::Opts,
-    pub(crate) masked: String,
+    opts: mysql_async::Opts,
+    masked: String,
 }
 
 /// One MySQL session.
 pub struct MyConn {
     conn: Mutex<mysql_async::Conn>,
     id: u32,
+    /// A watch on the session's socket that sees a hang-up at once, where one could be set.
+    hangup: Option<HangUp>,
 }
 
 /// Server errors meaning "you may not create this table".
@@ -54,6 +58,15 @@ impl Driver for MySqlDriver {
     type Conn = MyConn;
     type Name = String;
 
+    fn from_url(url: &str) -> Result<(Self, Settings)> {
+        let p = crate::url::parse(url)?;
+        let driver = Self {
+            opts: p.opts,
+            masked: p.masked,
+        };
+        Ok((driver, p.settings))
+    }
+
     fn scheme(&self) -> &'static str {
         "mysql"
     }
@@ -67,25 +80,25 @@ impl Driver for MySqlDriver {
     }
 
     async fn connect(&self) -> Result<MyConn> {
-        let conn = mysql_async::Conn::new(self.opts.clone())
-            .await
-            .map_err(|e| {
-                self.err(
-                    None,
-                    "cannot connect (is the server running, and are the host, port, user, \
+        let (opts, mark) = Mark::new(&self.opts);
+        let conn = mysql_async::Conn::new(opts).await.map_err(|e| {
+            self.err(
+                None,
+                "cannot connect (is the server running, and are the host, port, user, \
                  password and database right?)",
-                    e,
-                )
-            })?;
+                e,
+            )
+        })?;
         Ok(MyConn {
             id: conn.id(),
             conn: Mutex::new(conn),
+            hangup: mark.watch(),
         })
     }
 
     async fn warm_up(&self, conn: &MyConn) -> Result<()> {
         let mut c = conn.conn.lock().await;
-        for sql in [TRY_LOCK, LOCK_WAIT, TAKE_TOKEN, UNLOCK] {
+        for sql in [TRY_LOCK, LOCK_WAIT, UNLOCK] {
             // Prepared statements stay in the connection's statement cache.
             c.prep(sql)
                 .await
@@ -146,27 +159,24 @@ impl Driver for MySqlDriver {
     async fn lock_wait(&self, conn: &MyConn, name: &String, owner: &str) -> Result<u64> {
         let mut c = conn.conn.lock().await;
         loop {
-            let got: Option<Option<i64>> =
-                c.exec_first(LOCK_WAIT, (name, WAIT_CHUNK_SECS))
-                    .await
-                    .map_err(|e| self.err(Some(name), "waiting for the lock failed", e))?;
-            match got.flatten() {
-                Some(1) => break,
-                Some(_) => continue,
-                None => {
-                    return Err(Error::backend(
-                        &self.masked,
-                        Some(name),
-                        "GET_LOCK returned NULL (the wait was killed or failed on the server)",
-                        None,
-                    ));
-                }
+            let started = Instant::now();
+            c.exec_drop(LOCK_WAIT, (name, owner, name, WAIT_CHUNK_SECS))
+                .await
+                .map_err(|e| self.err(Some(name), "waiting for the lock failed", e))?;
+            if c.affected_rows() > 0 {
+                return token(&c).ok_or_else(|| self.no_token(name));
+            }
+            // Not granted: the chunk timed out (wait again), or GET_LOCK returned NULL early.
+            if started.elapsed() < Duration::from_secs(u64::from(WAIT_CHUNK_SECS) / 2) {
+                return Err(Error::backend(
+                    &self.masked,
+                    Some(name),
+                    "GET_LOCK returned without the lock (the wait was killed or failed on the \
+                     server)",
+                    None,
+                ));
             }
         }
-        c.exec_drop(TAKE_TOKEN, (name, owner))
-            .await
-            .map_err(|e| self.err(Some(name), "taking the fencing token failed", e))?;
-        token(&c).ok_or_else(|| self.no_token(name))
     }
 
     async fn unlock(&self, conn: &MyConn, name: &String) -> Result<bool> {
@@ -225,6 +235,17 @@ impl Driver for MySqlDriver {
         c.ping()
             .await
             .map_err(|e| self.err(None, "the health check failed", e))
+    }
+
+    async fn closed(&self, conn: &MyConn) -> String {
+        match &conn.hangup {
+            Some(h) => h.wait().await,
+            None => std::future::pending().await,
+        }
+    }
+
+    fn is_closed(&self, conn: &MyConn) -> bool {
+        conn.hangup.as_ref().is_some_and(HangUp::seen)
     }
 
     async fn cancel_wait(&self, conn: &MyConn) {

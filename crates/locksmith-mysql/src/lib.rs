@@ -64,10 +64,10 @@
 //!   created on first use with [`CREATE_COUNTER`]: one row per name (compared with
 //!   `utf8mb4_unicode_ci`, so case variants share a row), holding the last token, the
 //!   holder's owner label and connection id. A user that may not create it gets an error
-//!   giving the SQL to run once. The attempt is **one statement**: `INSERT … SELECT … WHERE
-//!   GET_LOCK(name, 0) = 1 ON DUPLICATE KEY UPDATE token = LAST_INSERT_ID(token + 1) …`
-//!   writes a row only when the lock was granted, and the token returns in the reply's
-//!   last-insert-id. After a blocking wait the same upsert follows the grant. InnoDB commits
+//!   giving the SQL to run once. An attempt, and a blocking wait too, is **one statement**:
+//!   `INSERT … SELECT … WHERE GET_LOCK(name, timeout) = 1 ON DUPLICATE KEY UPDATE token =
+//!   LAST_INSERT_ID(token + 1) …` writes a row only when the lock was granted, and the token
+//!   returns in the reply's last-insert-id; a release is one `RELEASE_LOCK`. InnoDB commits
 //!   each upsert before the lock is used, so tokens are unique and strictly increasing across
 //!   successive holders of a name. Rows are never deleted. With `binlog_format=STATEMENT`
 //!   the server logs the attempt as unsafe for replication: use `MIXED` or `ROW`.
@@ -85,9 +85,16 @@
 //! grants a released name to its waiters in arrival order.
 //!
 //! ## Loss
-//! The lease pings its connection every `health_check`; a failed or unanswered ping (the
-//! connection was `KILL`ed, the server restarted, the link went silent) closes it and
-//! resolves [`Guard::lost`](locksmith_core::Guard::lost).
+//! The pinned connection's TCP socket is watched: when the server or the network closes or
+//! resets it (`KILL`, a server restart, a proxy that drops the link), the kernel tells the
+//! watch at once and [`Guard::lost`](locksmith_core::Guard::lost) resolves. mysql_async does
+//! not hand out its socket, so locksmith finds it by a mark: each new connection gets a TCP
+//! keepalive idle time unique among the connects in flight (7201–10799 s), and after the
+//! handshake the one socket of the process carrying it is the connection's; its idle time is
+//! then set to 7200 s (Linux's default), so **every connection has TCP keepalive on, after
+//! two idle hours**. With `tcp_keepalive=…` in the URL, over a Unix socket, or off Linux there
+//! is no watch. Besides, the lease pings its connection every `health_check`: a failed or
+//! unanswered ping (the link went silent) closes it and resolves `lost()`.
 //!
 //! ## Limits
 //! - Proxies that multiplex sessions (ProxySQL with multiplexing, some cloud proxies) break
@@ -96,15 +103,14 @@
 //! - No TLS in this build (see URL).
 
 mod driver;
+mod hangup;
 mod name;
 mod url;
 
 use std::sync::Arc;
-use std::time::Instant;
 
-use async_trait::async_trait;
-use locksmith_core::{AcquireRequest, Backend, Capabilities, Grant, HolderInfo, LockKey, Result};
-use locksmith_sql::{ConnectionStats, SqlBackend};
+use locksmith_core::{Backend, Capabilities, Result};
+pub use locksmith_sql::SqlBackend;
 
 pub use driver::{CREATE_COUNTER, MySqlDriver};
 pub use name::{HASH_PREFIX, MAX_VERBATIM_CHARS, lock_name};
@@ -122,115 +128,20 @@ pub const TEST_VECTORS: &[(&str, &str)] = &[
     ),
 ];
 
-/// The `mysql://` backend. See the [crate docs](crate).
-#[derive(Debug)]
-pub struct MySqlBackend {
-    inner: SqlBackend<MySqlDriver>,
-}
-
-impl MySqlBackend {
-    /// A backend for `url`. No connection is opened until the first request.
-    ///
-    /// # Errors
-    /// [`locksmith_core::Error::InvalidUrl`] for a URL mysql_async or locksmith cannot use.
-    pub fn from_url(url: &str) -> Result<Self> {
-        let p = url::parse(url)?;
-        let driver = MySqlDriver {
-            opts: p.opts,
-            masked: p.masked,
-        };
-        Ok(Self {
-            inner: SqlBackend::new(driver, p.settings),
-        })
-    }
-
-    /// A backend for `url` with one connection opened and the fencing counter set up, so
-    /// that a server that is down, bad credentials or a role that may not create the counter
-    /// are reported now.
-    ///
-    /// # Errors
-    /// As [`MySqlBackend::from_url`], and [`locksmith_core::Error::Backend`] when the server cannot
-    /// be reached or the counter cannot be set up.
-    ///
-    /// # Cancel safety
-    /// Cancel-safe: a dropped call leaves at most a closed connection.
-    pub async fn connect(url: &str) -> Result<Self> {
-        let b = Self::from_url(url)?;
-        b.inner.warm_up().await?;
-        Ok(b)
-    }
-
-    /// How many connections this backend has opened, has open now, and had open at most.
-    pub fn connection_stats(&self) -> ConnectionStats {
-        self.inner.connection_stats()
-    }
-}
+/// The `mysql://` backend, the shared SQL engine over [`MySqlDriver`]. See the
+/// [crate docs](crate). Made with [`SqlBackend::from_url`] or [`SqlBackend::connect`];
+/// [`SqlBackend::connection_stats`] counts its connections.
+pub type MySqlBackend = SqlBackend<MySqlDriver>;
 
 /// What this backend can do: session-bound, fair, with holder info, cross-process.
 pub fn capabilities() -> Capabilities {
     locksmith_sql::capabilities()
 }
 
-#[async_trait]
-impl Backend for MySqlBackend {
-    fn scheme(&self) -> &'static str {
-        self.inner.scheme()
-    }
-    fn display_url(&self) -> String {
-        self.inner.display_url()
-    }
-    fn capabilities(&self) -> Capabilities {
-        self.inner.capabilities()
-    }
-    fn check_key(&self, key: &LockKey) -> Result<()> {
-        self.inner.check_key(key)
-    }
-    /// One `GET_LOCK(name, 0)` and, when granted, the next token, in one statement.
-    ///
-    /// # Errors
-    /// When the server cannot be reached, or the fencing table is missing and cannot be
-    /// created (the message gives the SQL).
-    ///
-    /// # Cancel safety
-    /// Cancel-safe: a dropped attempt closes its connection, which releases the lock.
-    async fn try_acquire(&self, key: &LockKey, req: &AcquireRequest) -> Result<Option<Grant>> {
-        self.inner.try_acquire(key, req).await
-    }
-    /// Waits in this process's line for the key, then in the server's `GET_LOCK` queue.
-    ///
-    /// # Errors
-    /// As [`MySqlBackend::try_acquire`].
-    ///
-    /// # Cancel safety
-    /// Cancel-safe: the server-side wait passes to the next local waiter, or is killed
-    /// (`KILL QUERY`).
-    async fn acquire(
-        &self,
-        key: &LockKey,
-        req: &AcquireRequest,
-        deadline: Option<Instant>,
-    ) -> Result<Option<Grant>> {
-        self.inner.acquire(key, req, deadline).await
-    }
-    /// `IS_USED_LOCK`, with the owner label and token a locksmith holder recorded.
-    ///
-    /// # Errors
-    /// When the server cannot be reached.
-    ///
-    /// # Cancel safety
-    /// Cancel-safe; it only reads.
-    async fn holder(&self, key: &LockKey) -> Result<Option<HolderInfo>> {
-        self.inner.holder(key).await
-    }
-    async fn native_pair(&self, key: &LockKey) -> Result<Option<&'static str>> {
-        self.inner.native_pair(key).await
-    }
-}
-
 /// A backend as an `Arc<dyn Backend>`.
 ///
 /// # Errors
-/// As [`MySqlBackend::from_url`].
+/// As [`SqlBackend::from_url`].
 pub fn open(url: &str) -> Result<Arc<dyn Backend>> {
     Ok(Arc::new(MySqlBackend::from_url(url)?))
 }

@@ -6,11 +6,11 @@
 use std::io::Write;
 use std::process::{Output, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use locksmith_core::{Error, LockOptions, Locker, LossReason};
+use locksmith_core::{LockOptions, Locker, LossReason};
 use locksmith_mysql::{MySqlBackend, lock_name};
+use locksmith_testkit::proxy::FaultProxy;
 use locksmith_testkit::servers::mariadb::{MariaDb, client_command, mariadb};
 
 const PATIENCE: Duration = Duration::from_secs(60);
@@ -47,7 +47,8 @@ fn with_params(url: &str, extra: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_connection_is_lost_and_next_waiter_gets_it() {
     let db = mariadb();
-    let a = locker(&with_params(&db.url, "health_check=100ms"));
+    // A health check of an hour: only the watch on the socket can see the loss in time.
+    let a = locker(&with_params(&db.url, "health_check=1h"));
     let b = locker(&db.url);
     let key = "kill-me";
     let held = a.acquire(key, &opts().owner("doomed")).await.unwrap();
@@ -81,6 +82,38 @@ async fn killed_connection_is_lost_and_next_waiter_gets_it() {
         .unwrap();
     assert!(next.fencing_token() > token);
     assert!(next.release().await.unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reset_connection_is_lost_and_the_next_holder_gets_a_larger_token() {
+    let db = mariadb();
+    let proxy = FaultProxy::start(([127, 0, 0, 1], db.port).into())
+        .await
+        .unwrap();
+    // Through the proxy, with a health check of an hour: only the watch on the socket can
+    // see the reset before the test gives up.
+    let a = locker(&format!(
+        "mysql://root@{}/locksmith?prefer_socket=false&health_check=1h",
+        proxy.addr()
+    ));
+    let b = locker(&db.url);
+    let key = "reset-me";
+    let held = a.acquire(key, &opts().owner("reset")).await.unwrap();
+    let token = held.fencing_token();
+    assert!(b.try_acquire(key, &opts()).await.unwrap().is_none());
+    proxy.reset_all();
+    let reason = tokio::time::timeout(PATIENCE, held.lost())
+        .await
+        .expect("lost() resolves after the reset");
+    assert!(matches!(reason, LossReason::SessionEnded(_)), "{reason:?}");
+    let next = b.acquire(key, &opts()).await.unwrap();
+    let next_token = next.fencing_token();
+    assert!(next_token > token);
+    assert!(next.release().await.unwrap());
+    // The holder's backend works again through the healed proxy.
+    let again = a.acquire(key, &opts()).await.unwrap();
+    assert!(again.fencing_token() > next_token);
+    assert!(again.release().await.unwrap());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -133,20 +166,7 @@ async fn sql_metacharacters_in_keys_are_data() {
         "100% _like_ %s ? ?? @v",
         "x'); SELECT RELEASE_ALL_LOCKS(); --",
     ];
-    for key in keys {
-        let g = a
-            .acquire(key, &opts())
-            .await
-            .unwrap_or_else(|e| panic!("{key:?}: {e}"));
-        assert!(
-            b.try_acquire(key, &opts()).await.unwrap().is_none(),
-            "{key:?}"
-        );
-        assert!(b.holder(key).await.unwrap().is_some(), "{key:?}");
-        assert!(g.release().await.unwrap(), "{key:?}");
-    }
-    let err = a.acquire("nul\0byte", &opts()).await.unwrap_err();
-    assert!(matches!(err, Error::InvalidKey { .. }), "{err}");
+    locksmith_testkit::sql::keys_are_data(&a, &b, &keys).await;
     assert_eq!(
         text(&sql(
             db,
@@ -203,27 +223,8 @@ async fn two_thousand_waiters_use_few_connections() {
     let backend = Arc::new(MySqlBackend::from_url(&db.url).unwrap());
     let l = Locker::new(backend.clone());
     let other = locker(&db.url);
-    let key = "crowd-2000";
-    let gate = other.acquire(key, &opts()).await.unwrap();
-    let inside = Arc::new(AtomicBool::new(false));
-    let mut tasks = Vec::new();
-    for i in 0..2000 {
-        let (l, inside) = (l.clone(), inside.clone());
-        tasks.push(tokio::spawn(async move {
-            let g = l
-                .acquire(key, &LockOptions::new().wait_for(Duration::from_secs(240)))
-                .await
-                .unwrap_or_else(|e| panic!("waiter {i}: {e}"));
-            assert!(!inside.swap(true, Ordering::SeqCst), "two holders at once");
-            inside.store(false, Ordering::SeqCst);
-            assert!(g.release().await.unwrap());
-        }));
-    }
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(gate.release().await.unwrap());
-    for t in tasks {
-        t.await.unwrap();
-    }
+    let tokens = locksmith_testkit::sql::crowd_is_served(&l, &other, "crowd-2000", 2000).await;
+    assert_eq!(tokens.len(), 2000);
     let stats = backend.connection_stats();
     assert!(
         stats.peak <= 4,

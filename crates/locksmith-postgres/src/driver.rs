@@ -4,7 +4,7 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 use locksmith_core::{Error, HolderInfo, LockKey, Result};
-use locksmith_sql::{Driver, counter_setup_error};
+use locksmith_sql::{Driver, Settings, counter_setup_error};
 use tokio::sync::{OnceCell, watch};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{CancelToken, Client, NoTls, Statement};
@@ -14,6 +14,7 @@ use crate::key::advisory_id;
 const TRY_LOCK: &str = include_str!("../sql/try_lock.sql");
 const TRY_LOCK_SAME_OWNER: &str = include_str!("../sql/try_lock_same_owner.sql");
 const LOCK_WAIT: &str = include_str!("../sql/lock_wait.sql");
+const LOCK_WAIT_SAME_OWNER: &str = include_str!("../sql/lock_wait_same_owner.sql");
 const UNLOCK: &str = include_str!("../sql/unlock.sql");
 const HOLDER: &str = include_str!("../sql/holder.sql");
 const COUNTER_EXISTS: &str = include_str!("../sql/counter_exists.sql");
@@ -23,8 +24,8 @@ pub const CREATE_COUNTER: &str = include_str!("../sql/create_counter.sql");
 /// PostgreSQL's dialect of the shared engine.
 #[derive(Debug)]
 pub struct PgDriver {
-    pub(crate) config: tokio_postgres::Config,
-    pub(crate) masked: String,
+    config: tokio_postgres::Config,
+    masked: String,
 }
 
 /// The statements of one connection, prepared on first use.
@@ -32,6 +33,7 @@ struct Statements {
     try_lock: Statement,
     try_lock_same_owner: Statement,
     lock_wait: Statement,
+    lock_wait_same_owner: Statement,
     unlock: Statement,
     holder: Statement,
 }
@@ -79,11 +81,12 @@ impl PgDriver {
                     }
                     Ok(())
                 };
-                let (_, a, b, w, u, h) = tokio::try_join!(
+                let (_, a, b, w, ws, u, h) = tokio::try_join!(
                     check,
                     c.prepare(TRY_LOCK),
                     c.prepare(TRY_LOCK_SAME_OWNER),
                     c.prepare(LOCK_WAIT),
+                    c.prepare(LOCK_WAIT_SAME_OWNER),
                     c.prepare(UNLOCK),
                     c.prepare(HOLDER),
                 )
@@ -92,6 +95,7 @@ impl PgDriver {
                     try_lock: a,
                     try_lock_same_owner: b,
                     lock_wait: w,
+                    lock_wait_same_owner: ws,
                     unlock: u,
                     holder: h,
                 })
@@ -128,6 +132,15 @@ fn key_of(name: &i64) -> String {
 impl Driver for PgDriver {
     type Conn = PgConn;
     type Name = i64;
+
+    fn from_url(url: &str) -> Result<(Self, Settings)> {
+        let p = crate::url::parse(url)?;
+        let driver = Self {
+            config: p.config,
+            masked: p.masked,
+        };
+        Ok((driver, p.settings))
+    }
 
     fn scheme(&self) -> &'static str {
         "postgres"
@@ -234,12 +247,18 @@ impl Driver for PgDriver {
     async fn lock_wait(&self, conn: &PgConn, name: &i64, owner: &str) -> Result<u64> {
         let st = self.statements(conn).await?;
         let key = key_of(name);
-        let row = conn
-            .client
-            .query_one(&st.lock_wait, &[name, &owner])
-            .await
-            .map_err(|e| self.err(Some(&key), "waiting for the lock failed", e))?;
-        Self::set_owner(conn, owner);
+        let row = if Self::owner_is(conn, owner) {
+            conn.client
+                .query_one(&st.lock_wait_same_owner, &[name])
+                .await
+        } else {
+            let r = conn.client.query_one(&st.lock_wait, &[name, &owner]).await;
+            if r.is_ok() {
+                Self::set_owner(conn, owner);
+            }
+            r
+        }
+        .map_err(|e| self.err(Some(&key), "waiting for the lock failed", e))?;
         Ok(token(row.get(0)))
     }
 

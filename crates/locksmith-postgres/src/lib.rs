@@ -118,11 +118,9 @@ mod key;
 mod url;
 
 use std::sync::Arc;
-use std::time::Instant;
 
-use async_trait::async_trait;
-use locksmith_core::{AcquireRequest, Backend, Capabilities, Grant, HolderInfo, LockKey, Result};
-use locksmith_sql::{ConnectionStats, SqlBackend};
+use locksmith_core::{Backend, Capabilities, Result};
+pub use locksmith_sql::SqlBackend;
 
 pub use driver::{CREATE_COUNTER, PgDriver};
 pub use key::{NUMERIC_PREFIX, advisory_id, hash_key, numeric_key};
@@ -136,114 +134,20 @@ pub const TEST_VECTORS: &[(&str, i64)] = &[
     ("'; DROP TABLE x; --", -6258662080507931147),
 ];
 
-/// The `postgres://` backend. See the [crate docs](crate).
-#[derive(Debug)]
-pub struct PgBackend {
-    inner: SqlBackend<PgDriver>,
-}
-
-impl PgBackend {
-    /// A backend for `url`. No connection is opened until the first request.
-    ///
-    /// # Errors
-    /// [`locksmith_core::Error::InvalidUrl`] for a URL tokio-postgres or locksmith cannot use.
-    pub fn from_url(url: &str) -> Result<Self> {
-        let p = url::parse(url)?;
-        let driver = PgDriver {
-            config: p.config,
-            masked: p.masked,
-        };
-        Ok(Self {
-            inner: SqlBackend::new(driver, p.settings),
-        })
-    }
-
-    /// A backend for `url` with one connection opened and the fencing counter set up, so
-    /// that a server that is down, bad credentials or a role that may not create the counter
-    /// are reported now.
-    ///
-    /// # Errors
-    /// As [`PgBackend::from_url`], and [`locksmith_core::Error::Backend`] when the server cannot
-    /// be reached or the counter cannot be set up.
-    ///
-    /// # Cancel safety
-    /// Cancel-safe: a dropped call leaves at most a closed connection.
-    pub async fn connect(url: &str) -> Result<Self> {
-        let b = Self::from_url(url)?;
-        b.inner.warm_up().await?;
-        Ok(b)
-    }
-
-    /// How many connections this backend has opened, has open now, and had open at most.
-    pub fn connection_stats(&self) -> ConnectionStats {
-        self.inner.connection_stats()
-    }
-}
+/// The `postgres://` backend, the shared SQL engine over [`PgDriver`]. See the
+/// [crate docs](crate). Made with [`SqlBackend::from_url`] or [`SqlBackend::connect`];
+/// [`SqlBackend::connection_stats`] counts its connections.
+pub type PgBackend = SqlBackend<PgDriver>;
 
 /// What this backend can do: session-bound, fair, with holder info, cross-process.
 pub fn capabilities() -> Capabilities {
     locksmith_sql::capabilities()
 }
 
-#[async_trait]
-impl Backend for PgBackend {
-    fn scheme(&self) -> &'static str {
-        self.inner.scheme()
-    }
-    fn display_url(&self) -> String {
-        self.inner.display_url()
-    }
-    fn capabilities(&self) -> Capabilities {
-        self.inner.capabilities()
-    }
-    fn check_key(&self, key: &LockKey) -> Result<()> {
-        self.inner.check_key(key)
-    }
-    /// One attempt and, when granted, the next token, in one round trip.
-    ///
-    /// # Errors
-    /// When the server cannot be reached, or the fencing counter is missing and cannot be
-    /// created (the message gives the SQL).
-    ///
-    /// # Cancel safety
-    /// Cancel-safe: a dropped attempt closes its connection, which releases the lock.
-    async fn try_acquire(&self, key: &LockKey, req: &AcquireRequest) -> Result<Option<Grant>> {
-        self.inner.try_acquire(key, req).await
-    }
-    /// Waits in this process's line for the key, then in the server's lock queue.
-    ///
-    /// # Errors
-    /// As [`PgBackend::try_acquire`].
-    ///
-    /// # Cancel safety
-    /// Cancel-safe: the server-side wait passes to the next local waiter, or is cancelled.
-    async fn acquire(
-        &self,
-        key: &LockKey,
-        req: &AcquireRequest,
-        deadline: Option<Instant>,
-    ) -> Result<Option<Grant>> {
-        self.inner.acquire(key, req, deadline).await
-    }
-    /// The holder's `application_name` (the owner label for locksmith holders).
-    ///
-    /// # Errors
-    /// When the server cannot be reached.
-    ///
-    /// # Cancel safety
-    /// Cancel-safe; it only reads.
-    async fn holder(&self, key: &LockKey) -> Result<Option<HolderInfo>> {
-        self.inner.holder(key).await
-    }
-    async fn native_pair(&self, key: &LockKey) -> Result<Option<&'static str>> {
-        self.inner.native_pair(key).await
-    }
-}
-
 /// For the conformance test and benchmarks: a backend as an `Arc<dyn Backend>`.
 ///
 /// # Errors
-/// As [`PgBackend::from_url`].
+/// As [`SqlBackend::from_url`].
 pub fn open(url: &str) -> Result<Arc<dyn Backend>> {
     Ok(Arc::new(PgBackend::from_url(url)?))
 }

@@ -4,10 +4,9 @@
 
 use std::process::Output;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use locksmith_core::{Error, LockOptions, Locker, LossReason};
+use locksmith_core::{LockOptions, Locker, LossReason};
 use locksmith_postgres::{PgBackend, hash_key};
 use locksmith_testkit::servers::postgres::{Postgres, postgres, psql_command};
 
@@ -157,20 +156,7 @@ async fn sql_metacharacters_in_keys_are_data() {
         "#1; SELECT pg_advisory_unlock_all()",
         "#",
     ];
-    for key in keys {
-        let g = a
-            .acquire(key, &opts())
-            .await
-            .unwrap_or_else(|e| panic!("{key:?}: {e}"));
-        assert!(
-            b.try_acquire(key, &opts()).await.unwrap().is_none(),
-            "{key:?}"
-        );
-        assert!(b.holder(key).await.unwrap().is_some(), "{key:?}");
-        assert!(g.release().await.unwrap(), "{key:?}");
-    }
-    let err = a.acquire("nul\0byte", &opts()).await.unwrap_err();
-    assert!(matches!(err, Error::InvalidKey { .. }), "{err}");
+    locksmith_testkit::sql::keys_are_data(&a, &b, &keys).await;
     assert_eq!(
         text(&psql(pg, "SELECT to_regclass('x') IS NOT NULL")),
         "t",
@@ -184,30 +170,7 @@ async fn two_thousand_waiters_use_few_connections() {
     let backend = Arc::new(PgBackend::from_url(&pg.url).unwrap());
     let l = Locker::new(backend.clone());
     let other = locker(&pg.url);
-    let key = "crowd-2000";
-    let gate = other.acquire(key, &opts()).await.unwrap();
-    let inside = Arc::new(AtomicBool::new(false));
-    let mut tasks = Vec::new();
-    for i in 0..2000 {
-        let (l, inside) = (l.clone(), inside.clone());
-        tasks.push(tokio::spawn(async move {
-            let g = l
-                .acquire(key, &LockOptions::new().wait_for(Duration::from_secs(240)))
-                .await
-                .unwrap_or_else(|e| panic!("waiter {i}: {e}"));
-            assert!(!inside.swap(true, Ordering::SeqCst), "two holders at once");
-            let t = g.fencing_token();
-            inside.store(false, Ordering::SeqCst);
-            assert!(g.release().await.unwrap());
-            t
-        }));
-    }
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(gate.release().await.unwrap());
-    let mut tokens = Vec::new();
-    for t in tasks {
-        tokens.push(t.await.unwrap());
-    }
+    let tokens = locksmith_testkit::sql::crowd_is_served(&l, &other, "crowd-2000", 2000).await;
     assert_eq!(tokens.len(), 2000);
     let stats = backend.connection_stats();
     // One waiting connection and one holding connection at a time, plus the idle pool.

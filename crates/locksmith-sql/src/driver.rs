@@ -7,6 +7,8 @@ use std::fmt;
 use async_trait::async_trait;
 use locksmith_core::{HolderInfo, LockKey, Result};
 
+use crate::Settings;
+
 /// One database's advisory-lock primitives, on connections it opens.
 ///
 /// Every method that talks to the server gets the connection it must use; the engine pins one
@@ -17,6 +19,15 @@ pub trait Driver: Send + Sync + fmt::Debug + 'static {
     type Conn: Send + Sync + 'static;
     /// The server-side lock name a key maps to (an `i64` advisory id, a `GET_LOCK` name).
     type Name: Clone + Send + Sync + fmt::Debug + 'static;
+
+    /// The driver and the engine settings for `url` (locksmith's own query parameters are
+    /// [`crate::PARAMS`]; the rest are the database driver's). Opens no connection.
+    ///
+    /// # Errors
+    /// [`locksmith_core::Error::InvalidUrl`] for a URL the driver or locksmith cannot use.
+    fn from_url(url: &str) -> Result<(Self, Settings)>
+    where
+        Self: Sized;
 
     /// The URL scheme, e.g. `"postgres"`.
     fn scheme(&self) -> &'static str;

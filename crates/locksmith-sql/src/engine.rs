@@ -77,6 +77,32 @@ impl<D: Driver> SqlBackend<D> {
         }
     }
 
+    /// A backend for `url` (see [`Driver::from_url`]); no connection is opened until the
+    /// first request.
+    ///
+    /// # Errors
+    /// [`Error::InvalidUrl`] for a URL the driver or locksmith cannot use.
+    pub fn from_url(url: &str) -> Result<Self> {
+        let (driver, settings) = D::from_url(url)?;
+        Ok(Self::new(driver, settings))
+    }
+
+    /// A backend for `url` with one connection opened and the fencing counter set up, so
+    /// that a server that is down, bad credentials or a role that may not create the counter
+    /// are reported now.
+    ///
+    /// # Errors
+    /// As [`SqlBackend::from_url`], and [`Error::Backend`] when the server cannot be reached
+    /// or the counter cannot be set up.
+    ///
+    /// # Cancel safety
+    /// Cancel-safe: a dropped call leaves at most a closed connection.
+    pub async fn connect(url: &str) -> Result<Self> {
+        let b = Self::from_url(url)?;
+        b.warm_up().await?;
+        Ok(b)
+    }
+
     /// The driver.
     pub fn driver(&self) -> &D {
         &self.inner.driver
@@ -292,9 +318,8 @@ impl<D: Driver> Backend for SqlBackend<D> {
         let Some(wait) = turn.wait.as_mut() else {
             unreachable!("a wait was just started or inherited");
         };
-        let outcome = wait.outcome(key.as_str()).await;
+        let (s, token) = wait.outcome().await;
         turn.wait = None;
-        let (s, token) = outcome?;
         let token = token?;
         Ok(Some(inner.grant(key, &name, s, turn, token)))
     }

@@ -1,11 +1,16 @@
 //! The one server-side wait per key: started by the head of the key's local line, kept in the
 //! line's state so that a head that gives up hands it to the next waiter, and cancelled on the
 //! server when nobody in this process wants it any more.
+//!
+//! The wait is a boxed future polled by whoever is at the head of the line, not a task of its
+//! own: an uncontended acquire then costs no spawn and no wake-up of another thread, and a
+//! head that gives up leaves the half-polled future in the line's state for the next one.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
-use locksmith_core::{Error, Result};
-use tokio::task::JoinHandle;
+use locksmith_core::Result;
 
 use crate::driver::Driver;
 use crate::engine::Inner;
@@ -26,9 +31,9 @@ impl<D: Driver> Default for KeyState<D> {
 /// What a finished wait yields: its session (holding the lock on success) and the token.
 pub(crate) type Outcome<D> = (Arc<Session<D>>, Result<u64>);
 
-/// A blocking server call running in a task of its own.
+/// A blocking server call, polled by the head of the key's line.
 pub(crate) struct Wait<D: Driver> {
-    task: JoinHandle<Outcome<D>>,
+    call: Pin<Box<dyn Future<Output = Outcome<D>> + Send>>,
     session: Arc<Session<D>>,
     inner: Arc<Inner<D>>,
     done: bool,
@@ -43,12 +48,12 @@ impl<D: Driver> Wait<D> {
         owner: String,
     ) -> Self {
         let (i, s) = (Arc::clone(inner), Arc::clone(&session));
-        let task = tokio::spawn(async move {
+        let call = Box::pin(async move {
             let r = i.driver.lock_wait(&s.conn, &name, &owner).await;
             (s, r)
         });
         Self {
-            task,
+            call,
             session,
             inner: Arc::clone(inner),
             done: false,
@@ -57,18 +62,11 @@ impl<D: Driver> Wait<D> {
 
     /// Waits for the outcome.
     ///
-    /// Cancel-safe: the task keeps running and its outcome stays here for the next waiter.
-    pub(crate) async fn outcome(&mut self, key: &str) -> Result<Outcome<D>> {
-        let out = (&mut self.task).await;
+    /// Cancel-safe: the call stays here, half polled, for the next waiter.
+    pub(crate) async fn outcome(&mut self) -> Outcome<D> {
+        let out = (&mut self.call).await;
         self.done = true;
-        out.map_err(|e| {
-            Error::backend(
-                self.inner.driver.display_url(),
-                Some(key),
-                format!("internal: the server-side wait task failed ({e})"),
-                None,
-            )
-        })
+        out
     }
 }
 
@@ -79,7 +77,6 @@ impl<D: Driver> Drop for Wait<D> {
         }
         // Nobody here wants the lock any more: stop the server-side wait. If the server
         // granted it meanwhile, closing the session releases it.
-        self.task.abort();
         let (inner, session) = (Arc::clone(&self.inner), Arc::clone(&self.session));
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             rt.spawn(async move {

@@ -201,3 +201,81 @@ impl Contender for LockerContender {
         })
     }
 }
+
+/// `n` contenders on `key`, each a [`locksmith_core::Locker`] over a backend of its own
+/// (`backend` is called once per contender).
+pub fn locker_contenders(
+    n: usize,
+    key: &str,
+    backend: impl Fn() -> Arc<dyn locksmith_core::Backend>,
+) -> Vec<Box<dyn Contender>> {
+    (0..n)
+        .map(|_| LockerContender::boxed(locksmith_core::Locker::new(backend()), key))
+        .collect()
+}
+
+/// The `contended_8` figures criterion does not give (rate, wait quantiles, fairness), printed
+/// under `label`: 8 locksmith clients (a backend each) against 8 raw contenders in alternating
+/// half-second slices, so that a busy machine's load hits both alike, then one locksmith
+/// client shared by the 8 tasks.
+pub fn print_contended_8<Raw, RawFut>(
+    rt: &tokio::runtime::Runtime,
+    label: &str,
+    raw: Raw,
+    backend: impl Fn() -> Arc<dyn locksmith_core::Backend>,
+) where
+    Raw: Fn() -> RawFut,
+    RawFut: Future<Output = Vec<Box<dyn Contender>>>,
+{
+    let (mut raw_stats, mut ours) = (ContentionStats::empty(), ContentionStats::empty());
+    for _ in 0..6 {
+        raw_stats.merge(
+            rt.block_on(async { contend_for(raw().await, Duration::from_millis(500)).await }),
+        );
+        ours.merge(rt.block_on(contend_for(
+            locker_contenders(8, "bench-c-ls", &backend),
+            Duration::from_millis(500),
+        )));
+    }
+    println!("{}", raw_stats.line(&format!("{label} contended_8 raw")));
+    println!("{}", ours.line(&format!("{label} contended_8 locksmith")));
+    println!(
+        "{label} contended_8 locksmith/raw acquisitions/s: {:.2}",
+        ours.rate() / raw_stats.rate()
+    );
+    let shared = rt.block_on(async {
+        let l = locksmith_core::Locker::new(backend());
+        let v = (0..8)
+            .map(|_| LockerContender::boxed(l.clone(), "bench-c-shared"))
+            .collect();
+        contend_for(v, Duration::from_secs(3)).await
+    });
+    println!(
+        "{}",
+        shared.line(&format!(
+            "{label} contended_8 locksmith, one client shared by the 8 tasks"
+        ))
+    );
+}
+
+/// `n` tasks of one [`locksmith_core::Locker`] each take and release `key` once, all at once;
+/// returns the time until all were served.
+pub async fn serve_crowd(locker: &locksmith_core::Locker, key: &str, n: usize) -> Duration {
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..n)
+        .map(|_| {
+            let (l, key) = (locker.clone(), key.to_owned());
+            tokio::spawn(async move {
+                let g = l
+                    .acquire(key.as_str(), &locksmith_core::LockOptions::new())
+                    .await
+                    .expect("acquire");
+                assert!(g.release().await.expect("release"));
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.expect("crowd task");
+    }
+    start.elapsed()
+}

@@ -21,6 +21,7 @@ mod cases;
 pub mod proxy;
 mod runner;
 pub mod servers;
+pub mod sql;
 mod target;
 
 pub use runner::conformance_main;

@@ -52,14 +52,9 @@
 //! The `locksmith torture` command is a thin front end to [`run`] and [`client_main`].
 //!
 //! ## Known findings
-//! - **mysql:// under `reset` (and `cut`)**: a reset connection frees its `GET_LOCK` on the
-//!   server at once, while the holder learns of it only at its next health check (`health_check`,
-//!   2 s by default; the MySQL driver has no background reader that would see the RST). Another
-//!   client takes the key meanwhile: the checker reports overlaps of up to about a second
-//!   (session-bound holds have no deadline, so they count as overlaps inside valid holds). The
-//!   fenced register rejected every stale write. `scripts/test.sh` leaves these two faults out
-//!   for mysql:// until the backend notices a dead connection sooner.
-//! - PostgreSQL's driver reads in the background and notices the RST: no overlap there.
+//! - The SQL backends see a reset or cut connection at once (PostgreSQL's driver reads in the
+//!   background; locksmith-mysql watches the pinned connection's socket), so `reset` and `cut`
+//!   show no overlap there.
 //! - **zookeeper:// under `pause`**: a holder SIGSTOPped for longer than the session timeout
 //!   loses its session on the server, and another client takes the key; the ZooKeeper guard
 //!   has no local deadline (`Guard::lease_left` is `None`, `Lease::session_valid_until` not

@@ -111,10 +111,14 @@ async fn locksmith_contenders(url: &str) -> Vec<Box<dyn locksmith_testkit::bench
 /// has its own loop rather than a testkit `Contender`.
 async fn contend_crate_recipe(url: &str, dur: Duration) -> ContentionStats {
     let stop = Arc::new(AtomicBool::new(false));
+    // Connected before the clock starts, as the locksmith contenders are.
+    let mut clients = Vec::new();
+    for _ in 0..8 {
+        clients.push(zk::Client::connect(&hosts(url)).await.unwrap());
+    }
     let start = Instant::now();
     let mut tasks = Vec::new();
-    for _ in 0..8 {
-        let client = zk::Client::connect(&hosts(url)).await.unwrap();
+    for client in clients {
         let stop = stop.clone();
         tasks.push(tokio::spawn(async move {
             let (mut n, mut waits) = (0u64, Vec::new());

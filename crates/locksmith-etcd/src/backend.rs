@@ -256,6 +256,40 @@ impl EtcdBackend {
         )))
     }
 
+    /// Subscribes to the deletions on the line, then reads the line, atomically with the
+    /// proof that our key (`mine`, created at `rev`) still exists: every deletion after that
+    /// read reaches the subscription. A member that cannot be reached (killed while the
+    /// cluster elects, say) is retried within the connect timeout: the client sends the next
+    /// request to another member.
+    async fn line_snapshot(
+        &self,
+        key: &LockKey,
+        client: &mut Client,
+        prefix: &[u8],
+        mine: &[u8],
+        rev: i64,
+    ) -> Result<(broadcast::Receiver<Deleted>, Checked)> {
+        const RETRY: Duration = Duration::from_millis(100);
+        let until = Instant::now() + self.cfg.connect_timeout;
+        loop {
+            let attempt = async {
+                let sub = self.watches.subscribe(client, prefix).await?;
+                let checked = ops::check(client, prefix, mine, rev).await?;
+                Ok::<_, etcd_client::Error>((sub, checked))
+            };
+            match tokio::time::timeout_at(until.into(), attempt).await {
+                Ok(Ok(v)) => return Ok(v),
+                Ok(Err(e)) if session::is_unavailable(&e) && Instant::now() + RETRY < until => {
+                    tokio::time::sleep(RETRY).await;
+                }
+                Ok(Err(e)) => {
+                    return Err(self.err(Some(key.as_str()), "cannot read the lock line", e));
+                }
+                Err(_) => return Err(self.timeout_err(Some(key.as_str()), "reading the lock line")),
+            }
+        }
+    }
+
     async fn acquire_inner(
         &self,
         key: &LockKey,
@@ -333,17 +367,10 @@ impl EtcdBackend {
             let mut sub = match early.take() {
                 Some(sub) => sub,
                 None => {
-                    // Subscribe, then read the line, atomically with the proof that our key
-                    // still exists: every deletion after that read reaches the subscription.
-                    let sub = self.watches.subscribe(&mut client, &prefix);
-                    let sub = self
-                        .bounded(key.as_str(), "cannot watch the lock line", sub)
+                    let (sub, checked) = self
+                        .line_snapshot(key, &mut client, &prefix, &queued.key, rev)
                         .await?;
-                    let check = ops::check(&mut client, &prefix, &queued.key, rev);
-                    match self
-                        .bounded(key.as_str(), "cannot read the lock line", check)
-                        .await?
-                    {
+                    match checked {
                         Checked::Vanished => return Err(vanished()),
                         Checked::Ahead { ahead: a, at } => {
                             ahead = a.into_iter().map(|c| c.key).collect();

@@ -15,7 +15,7 @@
 #![allow(missing_docs)]
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use etcd_client::{
@@ -24,7 +24,8 @@ use etcd_client::{
 use locksmith_core::{LockOptions, Locker};
 use locksmith_etcd::EtcdBackend;
 use locksmith_testkit::bench::{
-    BoxFut, Contender, ContentionStats, LockerContender, contend_count, contend_for_keep, median,
+    BoxFut, Contender, ContentionStats, LockerContender, contend_count, contend_for_keep,
+    interleaved_medians,
 };
 use locksmith_testkit::servers::etcd::{shared_etcd_url, stop_shared_etcd};
 
@@ -69,27 +70,23 @@ fn uncontended(c: &mut Criterion) {
         .block_on(Client::connect([endpoint(&url)], None))
         .unwrap();
     let lease = rt.block_on(client.lease_grant(60, None)).unwrap().id();
-    // Interleaved pairs, so that the load of a busy machine hits both alike; the ratio of the
-    // medians is the figure to compare.
-    rt.block_on(async {
-        let (mut raw_t, mut ours_t) = (Vec::new(), Vec::new());
-        for _ in 0..2000 {
-            let t = Instant::now();
-            raw_pair(&mut client, lease).await;
-            raw_t.push(t.elapsed());
-            let t = Instant::now();
+    let (r, o) = rt.block_on(interleaved_medians(
+        2000,
+        || {
+            let mut client = client.clone();
+            async move { raw_pair(&mut client, lease).await }
+        },
+        || async {
             let guard = locker.acquire("bench-uncontended", &opts).await.unwrap();
             std::hint::black_box(guard.fencing_token());
             assert!(guard.release().await.unwrap());
-            ours_t.push(t.elapsed());
-        }
-        let (r, o) = (median(&mut raw_t), median(&mut ours_t));
-        println!(
-            "etcd uncontended interleaved x2000: raw txn pair median {r:?}, locksmith \
-             acquire+release median {o:?}, ratio {:.2}",
-            o.as_secs_f64() / r.as_secs_f64()
-        );
-    });
+        },
+    ));
+    println!(
+        "etcd uncontended interleaved x2000: raw txn pair median {r:?}, locksmith \
+         acquire+release median {o:?}, ratio {:.2}",
+        o.as_secs_f64() / r.as_secs_f64()
+    );
     let mut g = c.benchmark_group("etcd-uncontended");
     g.bench_function("locksmith", |b| {
         b.to_async(&rt).iter(|| async {

@@ -140,6 +140,32 @@ pub async fn contend_for_keep(
     (stats, back)
 }
 
+/// Times `n` interleaved rounds of `raw` then `ours` (each a complete operation), so that
+/// the load of a busy machine hits both alike; returns the two medians. Their ratio is the
+/// figure to compare.
+pub async fn interleaved_medians<R, RF, O, OF>(
+    n: usize,
+    mut raw: R,
+    mut ours: O,
+) -> (Duration, Duration)
+where
+    R: FnMut() -> RF,
+    RF: Future<Output = ()>,
+    O: FnMut() -> OF,
+    OF: Future<Output = ()>,
+{
+    let (mut raw_t, mut ours_t) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    for _ in 0..n {
+        let t = Instant::now();
+        raw().await;
+        raw_t.push(t.elapsed());
+        let t = Instant::now();
+        ours().await;
+        ours_t.push(t.elapsed());
+    }
+    (median(&mut raw_t), median(&mut ours_t))
+}
+
 /// Median of `samples` (zero when empty).
 pub fn median(samples: &mut [Duration]) -> Duration {
     samples.sort();

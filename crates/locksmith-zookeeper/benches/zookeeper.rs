@@ -20,7 +20,9 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use locksmith_core::{LockOptions, Locker};
-use locksmith_testkit::bench::{ContentionStats, LockerContender, contend_for, median};
+use locksmith_testkit::bench::{
+    ContentionStats, LockerContender, contend_for, interleaved_medians,
+};
 use locksmith_testkit::servers::zookeeper::{shared_zookeeper_url, stop_shared_zookeeper};
 use locksmith_zookeeper::ZooKeeperBackend;
 use zookeeper_client as zk;
@@ -61,27 +63,20 @@ fn uncontended(c: &mut Criterion) {
     let dir_opts = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
     rt.block_on(client.mkdir("/bench-raw", &dir_opts)).unwrap();
     let node_opts = zk::CreateMode::EphemeralSequential.with_acls(zk::Acls::anyone_all());
-    // Interleaved triples, so that the load of a busy machine hits both alike; the ratio of
-    // the medians is the figure to compare.
-    rt.block_on(async {
-        let (mut raw_t, mut ours_t) = (Vec::new(), Vec::new());
-        for _ in 0..2000 {
-            let t = Instant::now();
-            raw_ops(&client, &node_opts).await;
-            raw_t.push(t.elapsed());
-            let t = Instant::now();
+    let (r, o) = rt.block_on(interleaved_medians(
+        2000,
+        || raw_ops(&client, &node_opts),
+        || async {
             let guard = locker.acquire("bench-uncontended", &opts).await.unwrap();
             std::hint::black_box(guard.fencing_token());
             assert!(guard.release().await.unwrap());
-            ours_t.push(t.elapsed());
-        }
-        let (r, o) = (median(&mut raw_t), median(&mut ours_t));
-        println!(
-            "zookeeper uncontended interleaved x2000: raw create+getChildren+delete median \
-             {r:?}, locksmith acquire+release median {o:?}, ratio {:.2}",
-            o.as_secs_f64() / r.as_secs_f64()
-        );
-    });
+        },
+    ));
+    println!(
+        "zookeeper uncontended interleaved x2000: raw create+getChildren+delete median {r:?}, \
+         locksmith acquire+release median {o:?}, ratio {:.2}",
+        o.as_secs_f64() / r.as_secs_f64()
+    );
     let mut g = c.benchmark_group("zookeeper-uncontended");
     g.bench_function("locksmith", |b| {
         b.to_async(&rt).iter(|| async {

@@ -16,8 +16,9 @@ log() { printf '\n== %s\n' "$*" >&2; }
 # (and openssl for the TLS test); PostgreSQL and MariaDB run as private test servers
 # (postgresql, mariadb-server) and their clients drive the interop tests; etcd needs the server
 # and `etcdctl` (interop tests), and `protoc` to build the etcd-client crate; zookeeper runs
-# from its jars with a private zoo.cfg.
-PACKAGES=(util-linux redis-server openssl postgresql mariadb-server mariadb-client protobuf-compiler etcd-server etcd-client zookeeper)
+# from its jars with a private zoo.cfg; the Curator interop test runs a Java source file against
+# the packaged Curator (default-jdk-headless for the source launcher, libcurator-recipes-java).
+PACKAGES=(util-linux redis-server openssl postgresql mariadb-server mariadb-client protobuf-compiler etcd-server etcd-client zookeeper default-jdk-headless libcurator-recipes-java)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -2,21 +2,20 @@
 //! switch to turn fsync off: fsync stays ON, but the data folder is on `/dev/shm` (tmpfs),
 //! where fsync costs next to nothing — on a disk, fsync dominates every write.
 //!
-//! - `etcd-uncontended/locksmith`: `Locker::acquire` + `Guard::release` on one key (one txn put +
-//!   range, one txn delete), next to `etcd-uncontended/raw-txn`, the raw operations it needs with
-//!   the same client library: a txn put (if absent) with a reused lease and a txn delete.
-//! - `etcd-contended-8`: 8 independent clients (8 leases, like 8 processes) contending for one key;
-//!   each sample is the time per acquisition. Next to it, `etcd-lock-rpc-8`: etcd's own lock
-//!   RPC (`v3lock`) with 8 contenders, the baseline of the issue. The contended runs also
-//!   print acquisitions/s, wait p50/p99 and Jain's fairness index over the 8 clients.
+//! - `etcd-uncontended`: `Locker::acquire` + `Guard::release` on one key (one txn put + range,
+//!   one txn delete) vs `raw-txn`, the raw operations it needs with the same client library: a
+//!   txn put (if absent) with a reused lease and a txn delete. Also an interleaved run that
+//!   prints both medians and their ratio.
+//! - `etcd-contended-8`: 8 independent clients (8 leases, like 8 processes) contending for one
+//!   key, vs etcd's own lock RPC (`v3lock`) with 8 contenders, the baseline of the issue.
+//!   Alternating timed slices of both print acquisitions/s, wait p50/p99 and Jain's index.
 //!
 //! Run with `cargo bench -p locksmith-etcd --bench etcd`.
 
 #![allow(missing_docs)]
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use etcd_client::{
@@ -24,6 +23,10 @@ use etcd_client::{
 };
 use locksmith_core::{LockOptions, Locker};
 use locksmith_etcd::EtcdBackend;
+use locksmith_testkit::bench::{
+    BoxFut, Contender, ContentionStats, LockerContender, contend_count, contend_for_keep,
+    interleaved_medians,
+};
 use locksmith_testkit::servers::etcd::{shared_etcd_url, stop_shared_etcd};
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -38,6 +41,26 @@ fn endpoint(url: &str) -> String {
     format!("http://{}", url.trim_start_matches("etcd://"))
 }
 
+/// The raw operations of an uncontended acquire + release: txn put if absent (lease reused),
+/// txn delete if still ours.
+async fn raw_pair(client: &mut Client, lease: i64) {
+    let key = "bench-raw/k";
+    let put = Txn::new()
+        .when([Compare::create_revision(key, CompareOp::Equal, 0)])
+        .and_then([TxnOp::put(
+            key,
+            "",
+            Some(PutOptions::new().with_lease(lease)),
+        )]);
+    let r = client.txn(put).await.unwrap();
+    assert!(r.succeeded());
+    let rev = r.header().unwrap().revision();
+    let del = Txn::new()
+        .when([Compare::create_revision(key, CompareOp::Equal, rev)])
+        .and_then([TxnOp::delete(key, None)]);
+    assert!(client.txn(del).await.unwrap().succeeded());
+}
+
 fn uncontended(c: &mut Criterion) {
     let rt = runtime();
     let url = shared_etcd_url();
@@ -47,6 +70,23 @@ fn uncontended(c: &mut Criterion) {
         .block_on(Client::connect([endpoint(&url)], None))
         .unwrap();
     let lease = rt.block_on(client.lease_grant(60, None)).unwrap().id();
+    let (r, o) = rt.block_on(interleaved_medians(
+        2000,
+        || {
+            let mut client = client.clone();
+            async move { raw_pair(&mut client, lease).await }
+        },
+        || async {
+            let guard = locker.acquire("bench-uncontended", &opts).await.unwrap();
+            std::hint::black_box(guard.fencing_token());
+            assert!(guard.release().await.unwrap());
+        },
+    ));
+    println!(
+        "etcd uncontended interleaved x2000: raw txn pair median {r:?}, locksmith \
+         acquire+release median {o:?}, ratio {:.2}",
+        o.as_secs_f64() / r.as_secs_f64()
+    );
     let mut g = c.benchmark_group("etcd-uncontended");
     g.bench_function("locksmith", |b| {
         b.to_async(&rt).iter(|| async {
@@ -57,136 +97,106 @@ fn uncontended(c: &mut Criterion) {
     g.bench_function("raw-txn", |b| {
         b.to_async(&rt).iter(|| {
             let mut client = client.clone();
-            async move {
-                let key = "bench-raw/k";
-                let put = Txn::new()
-                    .when([Compare::create_revision(key, CompareOp::Equal, 0)])
-                    .and_then([TxnOp::put(
-                        key,
-                        "",
-                        Some(PutOptions::new().with_lease(lease)),
-                    )]);
-                let r = client.txn(put).await.unwrap();
-                assert!(r.succeeded());
-                let rev = r.header().unwrap().revision();
-                let del = Txn::new()
-                    .when([Compare::create_revision(key, CompareOp::Equal, rev)])
-                    .and_then([TxnOp::delete(key, None)]);
-                assert!(client.txn(del).await.unwrap().succeeded());
-            }
+            async move { raw_pair(&mut client, lease).await }
         })
     });
     g.finish();
 }
 
-/// Per-acquisition wait times of each of 8 contenders over `dur`.
-type Waits = Vec<Vec<Duration>>;
-
-async fn contend_locksmith(url: &str, key: &str, dur: Duration) -> Waits {
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut tasks = Vec::new();
-    for _ in 0..8 {
-        let locker = Locker::new(Arc::new(EtcdBackend::from_url(url).unwrap()));
-        let (key, stop) = (key.to_owned(), stop.clone());
-        tasks.push(tokio::spawn(async move {
-            let opts = LockOptions::new();
-            let mut waits = Vec::new();
-            while !stop.load(Ordering::Relaxed) {
-                let t = Instant::now();
-                let g = locker.acquire(&key, &opts).await.unwrap();
-                waits.push(t.elapsed());
-                assert!(g.release().await.unwrap());
-            }
-            waits
-        }));
-    }
-    tokio::time::sleep(dur).await;
-    stop.store(true, Ordering::Relaxed);
-    let mut out = Vec::new();
-    for t in tasks {
-        out.push(t.await.unwrap());
-    }
-    out
+/// A client of etcd's lock RPC (`v3lock`), with its own lease.
+struct Rpc {
+    client: Client,
+    lease: i64,
+    key: String,
+    held: Option<Vec<u8>>,
 }
 
-async fn contend_rpc(url: &str, key: &str, dur: Duration) -> Waits {
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut tasks = Vec::new();
+impl Contender for Rpc {
+    fn lock(&mut self) -> BoxFut<'_> {
+        Box::pin(async move {
+            let opts = RpcLockOptions::new().with_lease(self.lease);
+            let r = self.client.lock(self.key.as_str(), Some(opts)).await;
+            self.held = Some(r.unwrap().key().to_vec());
+        })
+    }
+    fn unlock(&mut self) -> BoxFut<'_> {
+        Box::pin(async move {
+            if let Some(k) = self.held.take() {
+                self.client.unlock(k).await.unwrap();
+            }
+        })
+    }
+}
+
+async fn rpc_contenders(url: &str, key: &str) -> Vec<Box<dyn Contender>> {
+    let mut v: Vec<Box<dyn Contender>> = Vec::new();
     for _ in 0..8 {
         let mut client = Client::connect([endpoint(url)], None).await.unwrap();
         let lease = client.lease_grant(60, None).await.unwrap().id();
-        let (key, stop) = (key.to_owned(), stop.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut waits = Vec::new();
-            while !stop.load(Ordering::Relaxed) {
-                let t = Instant::now();
-                let held = client
-                    .lock(key.as_str(), Some(RpcLockOptions::new().with_lease(lease)))
-                    .await
-                    .unwrap();
-                waits.push(t.elapsed());
-                client.unlock(held.key()).await.unwrap();
-            }
-            waits
+        v.push(Box::new(Rpc {
+            client,
+            lease,
+            key: key.to_owned(),
+            held: None,
         }));
     }
-    tokio::time::sleep(dur).await;
-    stop.store(true, Ordering::Relaxed);
-    let mut out = Vec::new();
-    for t in tasks {
-        out.push(t.await.unwrap());
-    }
-    out
+    v
 }
 
-fn report(name: &str, waits: &Waits, dur: Duration) {
-    let counts: Vec<f64> = waits.iter().map(|w| w.len() as f64).collect();
-    let total: f64 = counts.iter().sum();
-    let jain = total * total / (counts.len() as f64 * counts.iter().map(|c| c * c).sum::<f64>());
-    let mut all: Vec<Duration> = waits.iter().flatten().copied().collect();
-    all.sort();
-    let pct = |p: f64| all[((all.len() as f64 - 1.0) * p) as usize];
-    println!(
-        "{name}: {:.0} acquisitions/s, wait p50 {:.1} ms, p99 {:.1} ms, Jain {:.3} (per client {:?})",
-        total / dur.as_secs_f64(),
-        pct(0.5).as_secs_f64() * 1e3,
-        pct(0.99).as_secs_f64() * 1e3,
-        jain,
-        counts
-    );
+/// 8 locksmith clients, connected beforehand (as the raw contenders are).
+async fn locksmith_contenders(url: &str, key: &str) -> Vec<Box<dyn Contender>> {
+    let mut v = Vec::new();
+    for _ in 0..8 {
+        let l = Locker::new(Arc::new(EtcdBackend::from_url(url).unwrap()));
+        l.holder(key).await.unwrap();
+        v.push(LockerContender::boxed(l, key));
+    }
+    v
 }
 
 fn contended(c: &mut Criterion) {
     let rt = runtime();
     let url = shared_etcd_url();
-    let dur = Duration::from_secs(5);
-    let w = rt.block_on(contend_locksmith(&url, "bench-contended", dur));
-    report("contended-8/locksmith", &w, dur);
-    let w = rt.block_on(contend_rpc(&url, "bench-rpc", dur));
-    report("contended-8/etcd-lock-rpc", &w, dur);
+    // The same 8 clients of each kind throughout, warmed up first (connected, lease granted,
+    // line watch in place), then alternating one-second slices, so that a busy machine's load
+    // hits both alike.
+    let (mut rpc, mut ours) = (ContentionStats::empty(), ContentionStats::empty());
+    let warm = Duration::from_millis(500);
+    let (_, mut ours_c) = rt.block_on(async {
+        contend_for_keep(locksmith_contenders(&url, "bench-contended").await, warm).await
+    });
+    let (_, mut rpc_c) = rt
+        .block_on(async { contend_for_keep(rpc_contenders(&url, "bench-rpc").await, warm).await });
+    for _ in 0..5 {
+        let (s, c) = rt.block_on(contend_for_keep(ours_c, Duration::from_secs(1)));
+        ours.merge(s);
+        ours_c = c;
+        let (s, c) = rt.block_on(contend_for_keep(rpc_c, Duration::from_secs(1)));
+        rpc.merge(s);
+        rpc_c = c;
+    }
+    drop((ours_c, rpc_c));
+    println!("{}", ours.line("etcd contended-8 locksmith"));
+    println!("{}", rpc.line("etcd contended-8 etcd-lock-rpc"));
+    println!(
+        "etcd contended-8 locksmith/lock-rpc acquisitions/s: {:.2}",
+        ours.rate() / rpc.rate()
+    );
 
     let mut g = c.benchmark_group("etcd-contended-8");
     g.sample_size(10);
-    g.bench_function("locksmith-per-acquisition", |b| {
+    g.bench_function("locksmith", |b| {
         b.to_async(&rt).iter_custom(|iters| {
             let url = url.clone();
             async move {
-                let d = Duration::from_millis(300 + iters.min(20) * 50);
-                let w = contend_locksmith(&url, "bench-contended-c", d).await;
-                let n: usize = w.iter().map(Vec::len).sum();
-                d * iters as u32 / n.max(1) as u32
+                contend_count(locksmith_contenders(&url, "bench-contended-c").await, iters).await
             }
         })
     });
-    g.bench_function("etcd-lock-rpc-per-acquisition", |b| {
+    g.bench_function("etcd-lock-rpc", |b| {
         b.to_async(&rt).iter_custom(|iters| {
             let url = url.clone();
-            async move {
-                let d = Duration::from_millis(300 + iters.min(20) * 50);
-                let w = contend_rpc(&url, "bench-rpc-c", d).await;
-                let n: usize = w.iter().map(Vec::len).sum();
-                d * iters as u32 / n.max(1) as u32
-            }
+            async move { contend_count(rpc_contenders(&url, "bench-rpc-c").await, iters).await }
         })
     });
     g.finish();

@@ -1,17 +1,19 @@
 //! [`EtcdBackend`]: the etcd concurrency Mutex recipe behind locksmith's [`Backend`] trait.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use etcd_client::{Client, ConnectOptions, EventType, WatchFilterType, WatchOptions};
+use etcd_client::{Client, ConnectOptions};
 use locksmith_core::{
     AcquireRequest, Backend, Capabilities, Error, Expiry, FencingToken, Grant, HolderInfo,
     KeyedQueue, LeaseModel, LockKey, Result, mask_url,
 };
-use tokio::sync::{Mutex, OnceCell};
+use tokio::sync::{Mutex, OnceCell, broadcast};
 
 use crate::lease::QueuedKey;
+use crate::line_watch::{Deleted, LineWatches};
 use crate::ops::{self, Checked, Contender, Enqueued};
 use crate::session::{self, Session};
 use crate::url::{self, Config};
@@ -31,6 +33,7 @@ pub struct EtcdBackend {
     client: OnceCell<Client>,
     session: Mutex<Option<Arc<Session>>>,
     queue: KeyedQueue<()>,
+    watches: LineWatches,
 }
 
 impl std::fmt::Debug for EtcdBackend {
@@ -49,11 +52,42 @@ enum Enqueue {
 }
 
 /// How a wait in line ended.
-enum Waited {
-    /// The predecessor's deletion was seen.
-    Deleted,
-    /// The predecessor may be gone, or the watch broke: check the line again.
+enum Line {
+    /// Every key ahead was deleted, and ours was not.
+    Clear,
+    /// Our own key was deleted (its lease expired or was revoked, or someone deleted it).
+    Vanished,
+    /// Deletions may have been missed (the watch broke or fell behind): read the line again.
     Recheck,
+}
+
+/// Follows the deletions on the line until every key in `ahead` is gone (`Clear`) or ours is
+/// (`Vanished`). Deletions at or before revision `since` (the line's snapshot) are old news.
+async fn wait_line(
+    sub: &mut broadcast::Receiver<Deleted>,
+    ahead: &mut HashSet<Vec<u8>>,
+    mine: &[u8],
+    since: i64,
+) -> Line {
+    loop {
+        match sub.recv().await {
+            Ok(d) if d.rev <= since => {}
+            Ok(d) if d.key == mine => return Line::Vanished,
+            Ok(d) => {
+                ahead.remove(&d.key);
+                if ahead.is_empty() {
+                    return Line::Clear;
+                }
+            }
+            Err(broadcast::error::RecvError::Lagged(_)) => return Line::Recheck,
+            Err(broadcast::error::RecvError::Closed) => {
+                // A broken watch: pause, so that a server that keeps breaking it is not
+                // hammered, then read the line and watch anew.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                return Line::Recheck;
+            }
+        }
+    }
 }
 
 impl EtcdBackend {
@@ -69,6 +103,7 @@ impl EtcdBackend {
             client: OnceCell::new(),
             session: Mutex::new(None),
             queue: KeyedQueue::new(),
+            watches: LineWatches::default(),
         })
     }
 
@@ -221,59 +256,36 @@ impl EtcdBackend {
         )))
     }
 
-    /// Waits for the deletion of `pred`, the contender just ahead of us, seen at revision `at`.
-    ///
-    /// The watch starts at the current revision (never at an old one: etcd serves watches
-    /// that start in the past from a catch-up loop that runs every 100 ms, which stalls every
-    /// hand-over). If the store moved on between the listing and the watch, `pred` may
-    /// already be gone, so it is read again once the watch is in place.
-    async fn wait_for_deletion(
+    /// Subscribes to the deletions on the line, then reads the line, atomically with the
+    /// proof that our key (`mine`, created at `rev`) still exists: every deletion after that
+    /// read reaches the subscription. A member that cannot be reached (killed while the
+    /// cluster elects, say) is retried within the connect timeout: the client sends the next
+    /// request to another member.
+    async fn line_snapshot(
         &self,
         key: &LockKey,
         client: &mut Client,
-        pred: &Contender,
-        at: i64,
-    ) -> Result<Waited> {
-        let opts = WatchOptions::new().with_filters([WatchFilterType::NoPut]);
-        let watch = client.watch(pred.key.as_slice(), Some(opts));
-        let mut stream = self
-            .bounded(key.as_str(), "cannot watch the lock line", watch)
-            .await?;
-        let created = self
-            .bounded(key.as_str(), "cannot watch the lock line", stream.message())
-            .await?;
-        let Some(created) = created.filter(|r| r.created() && !r.canceled()) else {
-            return Ok(Waited::Recheck);
-        };
-        let watch_rev = created.header().map(|h| h.revision()).unwrap_or(i64::MAX);
-        if watch_rev > at {
-            let still = ops::exists(client, &pred.key, pred.create_rev);
-            if !self
-                .bounded(key.as_str(), "cannot read the lock line", still)
-                .await?
-            {
-                return Ok(Waited::Recheck);
-            }
-        }
+        prefix: &[u8],
+        mine: &[u8],
+        rev: i64,
+    ) -> Result<(broadcast::Receiver<Deleted>, Checked)> {
+        const RETRY: Duration = Duration::from_millis(100);
+        let until = Instant::now() + self.cfg.connect_timeout;
         loop {
-            match stream.message().await {
-                Ok(Some(resp)) => {
-                    if resp
-                        .events()
-                        .iter()
-                        .any(|e| e.event_type() == EventType::Delete)
-                    {
-                        return Ok(Waited::Deleted);
-                    }
-                    if resp.canceled() {
-                        return Ok(Waited::Recheck);
-                    }
+            let attempt = async {
+                let sub = self.watches.subscribe(client, prefix).await?;
+                let checked = ops::check(client, prefix, mine, rev).await?;
+                Ok::<_, etcd_client::Error>((sub, checked))
+            };
+            match tokio::time::timeout_at(until.into(), attempt).await {
+                Ok(Ok(v)) => return Ok(v),
+                Ok(Err(e)) if session::is_unavailable(&e) && Instant::now() + RETRY < until => {
+                    tokio::time::sleep(RETRY).await;
                 }
-                // A broken watch: look at the line again (and watch anew if still needed).
-                Ok(None) | Err(_) => {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    return Ok(Waited::Recheck);
+                Ok(Err(e)) => {
+                    return Err(self.err(Some(key.as_str()), "cannot read the lock line", e));
                 }
+                Err(_) => return Err(self.timeout_err(Some(key.as_str()), "reading the lock line")),
             }
         }
     }
@@ -294,6 +306,13 @@ impl EtcdBackend {
             }
         };
         let mut client = self.client().await?;
+        // A line watch already in place, subscribed to before enqueuing, reports every
+        // deletion after the enqueue: then no read of the line is needed at all.
+        let mut early = if wait {
+            self.watches.subscribe_live(&prefix)
+        } else {
+            None
+        };
         let mut turn = Some(turn);
         let mut attempts = 0;
         let (session, queued, rev, line) = loop {
@@ -324,13 +343,49 @@ impl EtcdBackend {
                 Err(Enqueue::Failed(e)) => return Err(e),
             }
         };
-        let mut ahead: Vec<Contender> = line.into_iter().filter(|c| c.create_rev < rev).collect();
-        let mut at = rev;
+        let mut ahead: HashSet<Vec<u8>> = line
+            .into_iter()
+            .filter(|c| c.create_rev < rev)
+            .map(|c| c.key)
+            .collect();
         if !ahead.is_empty() && !wait {
             queued.leave().await;
             return Ok(None);
         }
-        while let Some(pred) = ahead.last().cloned() {
+        let vanished = || {
+            Error::backend(
+                self.url.clone(),
+                Some(key.as_str()),
+                "the lock key of this waiter disappeared while it waited (its etcd lease \
+                 expired, or someone deleted it); not granted",
+                None,
+            )
+        };
+        // The line as of revision `since`; every deletion after it reaches `sub`.
+        let mut since = rev;
+        while !ahead.is_empty() {
+            let mut sub = match early.take() {
+                Some(sub) => sub,
+                None => {
+                    let (sub, checked) = self
+                        .line_snapshot(key, &mut client, &prefix, &queued.key, rev)
+                        .await?;
+                    match checked {
+                        Checked::Vanished => return Err(vanished()),
+                        Checked::Ahead { ahead: a, at } => {
+                            ahead = a.into_iter().map(|c| c.key).collect();
+                            since = at;
+                        }
+                    }
+                    if ahead.is_empty() {
+                        break;
+                    }
+                    sub
+                }
+            };
+            // Our key's own deletion is seen on the same watch, in revision order: when the
+            // last key ahead goes and ours has not, ours existed with nobody ahead (a waiter
+            // whose lease expired while queued is never told it holds).
             tokio::select! {
                 why = session.lost() => {
                     return Err(Error::backend(
@@ -340,32 +395,11 @@ impl EtcdBackend {
                         None,
                     ));
                 }
-                waited = self.wait_for_deletion(key, &mut client, &pred, at) => {
-                    // Always read the line again, atomically with the proof that our key
-                    // still exists: a deletion ahead does not prove our own key survived
-                    // (our lease may have been revoked behind our back; skipping this read
-                    // was tried, and the revoked-waiter test caught the double grant).
-                    let (Waited::Deleted | Waited::Recheck) = waited?;
-                }
-            }
-            let check = ops::check(&mut client, &prefix, &queued.key, rev);
-            match self
-                .bounded(key.as_str(), "cannot read the lock line", check)
-                .await?
-            {
-                Checked::Vanished => {
-                    return Err(Error::backend(
-                        self.url.clone(),
-                        Some(key.as_str()),
-                        "the lock key of this waiter disappeared while it waited (its etcd lease \
-                         expired, or someone deleted it); not granted",
-                        None,
-                    ));
-                }
-                Checked::Ahead { ahead: a, at: r } => {
-                    ahead = a;
-                    at = r;
-                }
+                line = wait_line(&mut sub, &mut ahead, &queued.key, since) => match line {
+                    Line::Clear => {}
+                    Line::Vanished => return Err(vanished()),
+                    Line::Recheck => {}
+                },
             }
         }
         // Granted: nobody was ahead at a revision where our key provably existed. The lease

@@ -41,16 +41,23 @@
 //! transaction that only puts it if its create revision is 0, and lists the line in the same
 //! transaction. The value is the owner label (`etcdctl lock` writes an empty value). The
 //! contender with the **lowest create revision** among the direct children of `K/` holds the
-//! lock. Every other contender watches the deletion of the one key just before its own (no
-//! herd effect); on a deletion it checks the line again, in a transaction that only answers if
-//! its own key still exists with its create revision — a waiter whose lease expired while it
-//! was queued is never told that it holds the lock (etcd issue 11456, found by Jepsen in
-//! 3.4.3). Release deletes the key only if its create revision is still the one granted.
+//! lock. Every other contender waits until every key created before its own is deleted
+//! (`etcdctl lock` watches the one just before its own, then lists again: the same
+//! condition), and is granted only while its own key exists with its create revision: a
+//! waiter whose lease expired while it was queued is never told that it holds the lock (etcd issue 11456, found by Jepsen in 3.4.3). Release deletes
+//! the key only if its create revision is still the one granted.
 //!
-//! Prompt hand-over: each watch starts at the current revision and, if the store moved since
-//! the listing, the predecessor is read once more after the watch is in place. A watch that
-//! starts at an older revision would be served by etcd's catch-up loop, which runs every
-//! 100 ms, and every hand-over would wait for it.
+//! Prompt hand-over: each client keeps **one watch per lock line** (on the prefix `K/`,
+//! deletions only), shared by its waiters on that lock and kept for 5–10 s after the last of
+//! them, rather than a watch per wait. A watch created for "now" can start a revision in the
+//! past when a write lands while etcd registers it; etcd then serves it from a catch-up loop
+//! that runs every 100 ms, and that hand-over stalls (with a fresh watch per wait, measured:
+//! p99 wait ~95 ms with 8 contenders). The shared watch also reports the waiter's own key's
+//! deletion, in revision order with the others: when the last key ahead goes and ours has
+//! not, ours provably held the lock then, with no read of the line on the hand-over's path.
+//! A waiter that has no live watch yet subscribes, then reads the line (with the proof that
+//! its key exists) once; a watch that breaks or falls behind means one more such read. Every
+//! client with a waiter on a lock so hears of every hand-over on it: one small event each.
 //!
 //! Within one process, waiters of one `EtcdBackend` for the same key line up locally first
 //! ([`locksmith_core::KeyedQueue`]): the lease can hold only one key per lock, so only the
@@ -99,6 +106,7 @@
 
 mod backend;
 mod lease;
+mod line_watch;
 mod native;
 mod ops;
 mod session;

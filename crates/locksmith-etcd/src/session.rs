@@ -151,6 +151,12 @@ pub(crate) fn is_lease_not_found(e: &etcd_client::Error) -> bool {
     }
 }
 
+/// True when the member that got the request could not be reached (killed, say, while the
+/// cluster elects a new leader): the client sends the next request to another member.
+pub(crate) fn is_unavailable(e: &etcd_client::Error) -> bool {
+    matches!(e, etcd_client::Error::GRpcStatus(s) if s.code() == tonic::Code::Unavailable)
+}
+
 async fn keep_until_lost(
     mut client: Client,
     id: i64,

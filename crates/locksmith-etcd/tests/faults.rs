@@ -1,15 +1,15 @@
 //! Faults on real etcd servers: a frozen server (the holder must give the lock up before the
 //! lease can expire on the server), and a 3-node cluster whose leader is killed while a lock
-//! is held and waiters are queued.
+//! is held and waiters are queued (the testkit's failover scenario).
 
 mod common;
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use locksmith_core::{LockOptions, Locker, LossReason, WaitPolicy};
 use locksmith_etcd::EtcdBackend;
+use locksmith_testkit::failover::held_and_queued_through;
 use locksmith_testkit::servers::etcd::{start_etcd_cluster, wait_healthy};
 
 use common::{PATIENCE, etcdctl};
@@ -77,80 +77,17 @@ async fn leader_killed_while_held_and_queued() {
     let mut cluster = start_etcd_cluster(3);
     let url = format!("{}?lease_ttl=3", cluster.url());
     let clients: Vec<Locker> = (0..3).map(|_| locker(&url)).collect();
-    let inside = Arc::new(AtomicBool::new(false));
-    let tokens = Arc::new(Mutex::new(Vec::new()));
-
-    let first = clients[0].acquire("leader-kill", &opts()).await.unwrap();
-    assert!(!inside.swap(true, Ordering::SeqCst));
-    tokens.lock().unwrap().push(first.fencing_token().get());
-    // The moment the first holder stops claiming the lock (lost or released), it is out.
-    let first_out = tokio::spawn({
-        let (lost, inside) = (first.lost(), inside.clone());
-        async move {
-            let reason = lost.await;
-            inside.store(false, Ordering::SeqCst);
-            reason
-        }
-    });
-
-    let mut waiters = Vec::new();
-    for c in &clients[1..] {
-        let (c, inside, tokens) = (c.clone(), inside.clone(), tokens.clone());
-        waiters.push(tokio::spawn(async move {
-            let g = c
-                .acquire(
-                    "leader-kill",
-                    &LockOptions::new().wait_for(Duration::from_secs(60)),
-                )
-                .await
-                .expect("service resumes after the leader is killed");
-            assert!(!inside.swap(true, Ordering::SeqCst), "two holders at once");
-            tokens.lock().unwrap().push(g.fencing_token().get());
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            // Either still held, or lost and reported: never silently both.
-            if g.is_held() {
-                inside.store(false, Ordering::SeqCst);
-                let _ = g.release().await;
-            } else {
-                inside.store(false, Ordering::SeqCst);
-            }
-        }));
-    }
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(waiters.iter().all(|w| !w.is_finished()), "queued");
-
-    let leader = leader_index(&cluster);
-    cluster.members[leader].process.kill();
-    let survivors: Vec<String> = cluster
-        .members
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| *i != leader)
-        .map(|(_, m)| m.client_addr.clone())
-        .collect();
-    wait_healthy(&survivors.join(","), PATIENCE);
-
-    // The first holder either keeps the lock or is told it lost it.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    if first.is_held() {
-        inside.store(false, Ordering::SeqCst);
-        let _ = first.release().await;
-    }
-    let reason = tokio::time::timeout(PATIENCE, first_out)
-        .await
-        .expect("first holder out")
-        .unwrap();
-    assert!(
-        matches!(reason, LossReason::Released | LossReason::SessionEnded(_)),
-        "{reason}"
-    );
-    for w in waiters {
-        tokio::time::timeout(Duration::from_secs(90), w)
-            .await
-            .expect("waiters served")
-            .expect("waiter task");
-    }
-    let tokens = tokens.lock().unwrap();
-    assert_eq!(tokens.len(), 3);
-    assert!(tokens.windows(2).all(|w| w[0] < w[1]), "{tokens:?}");
+    held_and_queued_through(&clients, "leader-kill", Duration::from_secs(90), || async {
+        let leader = leader_index(&cluster);
+        cluster.members[leader].process.kill();
+        let survivors: Vec<String> = cluster
+            .members
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != leader)
+            .map(|(_, m)| m.client_addr.clone())
+            .collect();
+        wait_healthy(&survivors.join(","), PATIENCE);
+    })
+    .await;
 }

@@ -100,6 +100,15 @@ pub async fn contend_for(
     contenders: Vec<Box<dyn Contender>>,
     run_for: Duration,
 ) -> ContentionStats {
+    contend_for_keep(contenders, run_for).await.0
+}
+
+/// As [`contend_for`], and gives the contenders back, so that the next slice runs with warm
+/// clients (connected, with whatever they keep between acquisitions).
+pub async fn contend_for_keep(
+    contenders: Vec<Box<dyn Contender>>,
+    run_for: Duration,
+) -> (ContentionStats, Vec<Box<dyn Contender>>) {
     let stop = Arc::new(AtomicBool::new(false));
     let start = Instant::now();
     let mut tasks = Vec::new();
@@ -114,23 +123,47 @@ pub async fn contend_for(
                 n += 1;
                 c.unlock().await;
             }
-            (n, waits)
+            (n, waits, c)
         }));
     }
     tokio::time::sleep(run_for).await;
     stop.store(true, Ordering::Relaxed);
-    let mut stats = ContentionStats {
-        per_task: Vec::new(),
-        waits: Vec::new(),
-        elapsed: Duration::ZERO,
-    };
+    let mut stats = ContentionStats::empty();
+    let mut back = Vec::new();
     for t in tasks {
-        let (n, w) = t.await.expect("contender task");
+        let (n, w, c) = t.await.expect("contender task");
         stats.per_task.push(n);
         stats.waits.extend(w);
+        back.push(c);
     }
     stats.elapsed = start.elapsed();
-    stats
+    (stats, back)
+}
+
+/// Times `n` interleaved rounds of `raw` then `ours` (each a complete operation), so that
+/// the load of a busy machine hits both alike; returns the two medians. Their ratio is the
+/// figure to compare.
+pub async fn interleaved_medians<R, RF, O, OF>(
+    n: usize,
+    mut raw: R,
+    mut ours: O,
+) -> (Duration, Duration)
+where
+    R: FnMut() -> RF,
+    RF: Future<Output = ()>,
+    O: FnMut() -> OF,
+    OF: Future<Output = ()>,
+{
+    let (mut raw_t, mut ours_t) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    for _ in 0..n {
+        let t = Instant::now();
+        raw().await;
+        raw_t.push(t.elapsed());
+        let t = Instant::now();
+        ours().await;
+        ours_t.push(t.elapsed());
+    }
+    (median(&mut raw_t), median(&mut ours_t))
 }
 
 /// Median of `samples` (zero when empty).

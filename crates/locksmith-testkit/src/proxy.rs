@@ -6,6 +6,7 @@
 //!   (what arrives meanwhile is held back and delivered once healed, as TCP would after a
 //!   partition heals);
 //! - **reset** every open connection, both sides, with a TCP RST ([`FaultProxy::reset_all`]);
+//! - **retarget** new connections to another server ([`FaultProxy::retarget`]);
 //! - **cut** the next request's connection after the request reached the target and before
 //!   its reply reaches the client ([`FaultProxy::cut_next_reply`]): the server acted, the
 //!   client never hears.
@@ -45,7 +46,8 @@ struct Mode {
 
 #[derive(Debug)]
 struct Shared {
-    target: SocketAddr,
+    /// Where new connections go.
+    target: Mutex<SocketAddr>,
     mode: watch::Sender<Mode>,
     /// One "kill" switch per open connection.
     conns: Mutex<Vec<watch::Sender<bool>>>,
@@ -69,7 +71,7 @@ impl FaultProxy {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
-            target,
+            target: Mutex::new(target),
             mode: watch::Sender::new(Mode::default()),
             conns: Mutex::new(Vec::new()),
         });
@@ -84,6 +86,12 @@ impl FaultProxy {
     /// Where clients connect.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Sends connections accepted from now on to `target` instead (open ones stay where they
+    /// are: [`reset_all`](Self::reset_all) them to move every client).
+    pub fn retarget(&self, target: SocketAddr) {
+        *self.shared.target.lock().unwrap_or_else(|p| p.into_inner()) = target;
     }
 
     /// Delays every chunk, each way, by `d` (zero: no delay).
@@ -133,7 +141,8 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
         let _ = client.set_nodelay(true);
         let shared = Arc::clone(&shared);
         tokio::spawn(async move {
-            let server = match TcpStream::connect(shared.target).await {
+            let target = *shared.target.lock().unwrap_or_else(|p| p.into_inner());
+            let server = match TcpStream::connect(target).await {
                 Ok(s) => s,
                 Err(_) => {
                     let _ = client.set_zero_linger();

@@ -2,12 +2,13 @@
 //! `forceSync=no` (the transaction log is not fsynced; with fsync on a disk, fsync dominates
 //! every write).
 //!
-//! - `zookeeper-uncontended/locksmith`: `Locker::acquire` + `Guard::release` on one key (create,
-//!   getChildren, delete), next to `zookeeper-uncontended/raw-ops`: the same three operations with the
-//!   same client library and session, nothing else.
-//! - 8 clients (8 sessions) contending for one key for 5 s: acquisitions/s, wait p50/p99 and
-//!   Jain's fairness index, for locksmith and for the `zookeeper-client` crate's own lock
-//!   recipe (`Client::lock` with Curator's layout), printed side by side.
+//! - `zookeeper-uncontended`: `Locker::acquire` + `Guard::release` on one key (create,
+//!   getChildren, delete) vs `raw-ops`: the same three operations with the same client library
+//!   and a session of its own, nothing else. Also an interleaved run that prints both medians
+//!   and their ratio.
+//! - 8 clients (8 sessions) contending for one key: acquisitions/s, wait p50/p99 and Jain's
+//!   fairness index, for locksmith and for the `zookeeper-client` crate's own lock recipe
+//!   (`Client::lock` with Curator's layout), in alternating timed slices.
 //!
 //! Run with `cargo bench -p locksmith-zookeeper --bench zookeeper`.
 
@@ -19,6 +20,9 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use locksmith_core::{LockOptions, Locker};
+use locksmith_testkit::bench::{
+    ContentionStats, LockerContender, contend_for, interleaved_medians,
+};
 use locksmith_testkit::servers::zookeeper::{shared_zookeeper_url, stop_shared_zookeeper};
 use locksmith_zookeeper::ZooKeeperBackend;
 use zookeeper_client as zk;
@@ -35,6 +39,21 @@ fn hosts(url: &str) -> String {
     url.trim_start_matches("zookeeper://").to_owned()
 }
 
+/// The raw operations of an uncontended acquire + release: create an ephemeral sequential
+/// node, list the folder, delete the node.
+async fn raw_ops(client: &zk::Client, node_opts: &zk::CreateOptions<'_>) {
+    let (_, seq) = client
+        .create("/bench-raw/_c_x-lock-", b"", node_opts)
+        .await
+        .unwrap();
+    let kids = client.list_children("/bench-raw").await.unwrap();
+    assert!(!kids.is_empty());
+    client
+        .delete(&format!("/bench-raw/_c_x-lock-{seq}"), None)
+        .await
+        .unwrap();
+}
+
 fn uncontended(c: &mut Criterion) {
     let rt = runtime();
     let url = shared_zookeeper_url();
@@ -44,6 +63,20 @@ fn uncontended(c: &mut Criterion) {
     let dir_opts = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
     rt.block_on(client.mkdir("/bench-raw", &dir_opts)).unwrap();
     let node_opts = zk::CreateMode::EphemeralSequential.with_acls(zk::Acls::anyone_all());
+    let (r, o) = rt.block_on(interleaved_medians(
+        2000,
+        || raw_ops(&client, &node_opts),
+        || async {
+            let guard = locker.acquire("bench-uncontended", &opts).await.unwrap();
+            std::hint::black_box(guard.fencing_token());
+            assert!(guard.release().await.unwrap());
+        },
+    ));
+    println!(
+        "zookeeper uncontended interleaved x2000: raw create+getChildren+delete median {r:?}, \
+         locksmith acquire+release median {o:?}, ratio {:.2}",
+        o.as_secs_f64() / r.as_secs_f64()
+    );
     let mut g = c.benchmark_group("zookeeper-uncontended");
     g.bench_function("locksmith", |b| {
         b.to_async(&rt).iter(|| async {
@@ -52,59 +85,38 @@ fn uncontended(c: &mut Criterion) {
         })
     });
     g.bench_function("raw-ops", |b| {
-        b.to_async(&rt).iter(|| async {
-            let (_, seq) = client
-                .create("/bench-raw/_c_x-lock-", b"", &node_opts)
-                .await
-                .unwrap();
-            let kids = client.list_children("/bench-raw").await.unwrap();
-            assert!(!kids.is_empty());
-            client
-                .delete(&format!("/bench-raw/_c_x-lock-{seq}"), None)
-                .await
-                .unwrap();
-        })
+        b.to_async(&rt).iter(|| raw_ops(&client, &node_opts))
     });
     g.finish();
 }
 
-type Waits = Vec<Vec<Duration>>;
-
-async fn contend_locksmith(url: &str, dur: Duration) -> Waits {
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut tasks = Vec::new();
+/// 8 locksmith clients, connected beforehand (as the recipe's clients are).
+async fn locksmith_contenders(url: &str) -> Vec<Box<dyn locksmith_testkit::bench::Contender>> {
+    let mut v = Vec::new();
     for _ in 0..8 {
-        let locker = Locker::new(Arc::new(ZooKeeperBackend::from_url(url).unwrap()));
-        let stop = stop.clone();
-        tasks.push(tokio::spawn(async move {
-            let opts = LockOptions::new();
-            let mut waits = Vec::new();
-            while !stop.load(Ordering::Relaxed) {
-                let t = Instant::now();
-                let g = locker.acquire("bench-contended", &opts).await.unwrap();
-                waits.push(t.elapsed());
-                assert!(g.release().await.unwrap());
-            }
-            waits
-        }));
+        let l = Locker::new(Arc::new(ZooKeeperBackend::from_url(url).unwrap()));
+        l.holder("bench-contended").await.unwrap();
+        v.push(LockerContender::boxed(l, "bench-contended"));
     }
-    tokio::time::sleep(dur).await;
-    stop.store(true, Ordering::Relaxed);
-    let mut out = Vec::new();
-    for t in tasks {
-        out.push(t.await.unwrap());
-    }
-    out
+    v
 }
 
-async fn contend_crate_recipe(url: &str, dur: Duration) -> Waits {
+/// The crate's recipe, used as its users do: `Client::lock`, and release by dropping the
+/// `LockClient` (it deletes the node in the background). Its guard borrows the client, so it
+/// has its own loop rather than a testkit `Contender`.
+async fn contend_crate_recipe(url: &str, dur: Duration) -> ContentionStats {
     let stop = Arc::new(AtomicBool::new(false));
-    let mut tasks = Vec::new();
+    // Connected before the clock starts, as the locksmith contenders are.
+    let mut clients = Vec::new();
     for _ in 0..8 {
-        let client = zk::Client::connect(&hosts(url)).await.unwrap();
+        clients.push(zk::Client::connect(&hosts(url)).await.unwrap());
+    }
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for client in clients {
         let stop = stop.clone();
         tasks.push(tokio::spawn(async move {
-            let mut waits = Vec::new();
+            let (mut n, mut waits) = (0u64, Vec::new());
             let options = zk::LockOptions::new(zk::Acls::anyone_all())
                 .with_ancestor_options(zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all()))
                 .unwrap();
@@ -113,45 +125,44 @@ async fn contend_crate_recipe(url: &str, dur: Duration) -> Waits {
                 let prefix = zk::LockPrefix::new_curator("/bench-recipe", "lock-").unwrap();
                 let held = client.lock(prefix, b"", options.clone()).await.unwrap();
                 waits.push(t.elapsed());
+                n += 1;
                 drop(held);
             }
-            waits
+            (n, waits)
         }));
     }
     tokio::time::sleep(dur).await;
     stop.store(true, Ordering::Relaxed);
-    let mut out = Vec::new();
+    let mut stats = ContentionStats::empty();
     for t in tasks {
-        out.push(t.await.unwrap());
+        let (n, w) = t.await.unwrap();
+        stats.per_task.push(n);
+        stats.waits.extend(w);
     }
-    out
-}
-
-fn report(name: &str, waits: &Waits, dur: Duration) {
-    let counts: Vec<f64> = waits.iter().map(|w| w.len() as f64).collect();
-    let total: f64 = counts.iter().sum();
-    let jain = total * total / (counts.len() as f64 * counts.iter().map(|c| c * c).sum::<f64>());
-    let mut all: Vec<Duration> = waits.iter().flatten().copied().collect();
-    all.sort();
-    let pct = |p: f64| all[((all.len() as f64 - 1.0) * p) as usize];
-    println!(
-        "{name}: {:.0} acquisitions/s, wait p50 {:.1} ms, p99 {:.1} ms, Jain {:.3} (per client {:?})",
-        total / dur.as_secs_f64(),
-        pct(0.5).as_secs_f64() * 1e3,
-        pct(0.99).as_secs_f64() * 1e3,
-        jain,
-        counts
-    );
+    stats.elapsed = start.elapsed();
+    stats
 }
 
 fn contended(_: &mut Criterion) {
     let rt = runtime();
     let url = shared_zookeeper_url();
-    let dur = Duration::from_secs(5);
-    let w = rt.block_on(contend_locksmith(&url, dur));
-    report("contended-8/locksmith", &w, dur);
-    let w = rt.block_on(contend_crate_recipe(&url, dur));
-    report("contended-8/zookeeper-client-recipe", &w, dur);
+    // Alternating one-second slices, so that a busy machine's load hits both alike.
+    let (mut recipe, mut ours) = (ContentionStats::empty(), ContentionStats::empty());
+    for _ in 0..5 {
+        ours.merge(rt.block_on(async {
+            contend_for(locksmith_contenders(&url).await, Duration::from_secs(1)).await
+        }));
+        recipe.merge(rt.block_on(contend_crate_recipe(&url, Duration::from_secs(1))));
+    }
+    println!("{}", ours.line("zookeeper contended-8 locksmith"));
+    println!(
+        "{}",
+        recipe.line("zookeeper contended-8 zookeeper-client-recipe")
+    );
+    println!(
+        "zookeeper contended-8 locksmith/recipe acquisitions/s: {:.2}",
+        ours.rate() / recipe.rate()
+    );
 }
 
 fn teardown(_: &mut Criterion) {

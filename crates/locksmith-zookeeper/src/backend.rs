@@ -113,46 +113,88 @@ impl ZooKeeperBackend {
         Ok(s)
     }
 
+    fn session_lost_err(&self, key: &str, when: &str, why: &str) -> Error {
+        Error::backend(
+            self.url.clone(),
+            Some(key),
+            format!("the ZooKeeper session was lost {when}: {why}"),
+            None,
+        )
+    }
+
+    /// After a connection loss: waits until the session is connected again (the client
+    /// reconnects on its own), or fails if the session is lost first.
+    async fn reconnected(&self, key: &str, session: &Session) -> Result<()> {
+        session
+            .connected()
+            .await
+            .map_err(|why| self.session_lost_err(key, "while reconnecting", &why))
+    }
+
     /// Creates our sequential node under `dir` (creating `dir` as needed). A create whose
-    /// answer was lost is found again by the unique id in its name.
+    /// answer was lost with the connection is looked for again, by the unique id in its name,
+    /// once the session is connected again, before any new create: so there is never a second
+    /// node of ours in the line.
     async fn create_node(
         &self,
         key: &LockKey,
-        client: &zk::Client,
+        session: &Session,
         dir: &str,
         name_prefix: &str,
         owner: &str,
     ) -> Result<(String, i64)> {
+        let client = &session.client;
         let prefix = format!("{dir}/{name_prefix}");
         let opts = zk::CreateMode::EphemeralSequential.with_acls(zk::Acls::anyone_all());
         let k = key.as_str();
-        for _ in 0..5 {
+        let mut maybe_created = false;
+        for _ in 0..10 {
+            if maybe_created {
+                self.reconnected(k, session).await?;
+                let list = client.list_children(dir);
+                match self.bounded(k, "listing the lock folder", list).await? {
+                    Ok(children) => {
+                        if let Some(name) = children.iter().find(|c| c.starts_with(name_prefix)) {
+                            let p = format!("{dir}/{name}");
+                            let stat = client.check_stat(&p);
+                            match self.bounded(k, "reading the lock node", stat).await? {
+                                Ok(Some(stat)) => return Ok((p, stat.czxid)),
+                                Ok(None) => {
+                                    // Ours, and gone again: the session must have ended.
+                                    return Err(self.session_lost_err(
+                                        k,
+                                        "while creating the lock node",
+                                        "the new node vanished",
+                                    ));
+                                }
+                                Err(zk::Error::ConnectionLoss) => continue,
+                                Err(e) => {
+                                    return Err(self.err(Some(k), "cannot read the lock node", e));
+                                }
+                            }
+                        }
+                        maybe_created = false;
+                    }
+                    Err(zk::Error::NoNode) => maybe_created = false,
+                    Err(zk::Error::ConnectionLoss) => continue,
+                    Err(e) => return Err(self.err(Some(k), "cannot list the lock folder", e)),
+                }
+            }
             let create = client.create(&prefix, owner.as_bytes(), &opts);
             match self.bounded(k, "creating the lock node", create).await? {
                 Ok((stat, seq)) => return Ok((format!("{prefix}{seq}"), stat.czxid)),
                 Err(zk::Error::NoNode) => {
                     let dir_opts = zk::CreateMode::Container.with_acls(zk::Acls::anyone_all());
                     let mk = client.mkdir(dir, &dir_opts);
-                    if let Err(e) = self.bounded(k, "creating the lock folder", mk).await? {
-                        return Err(self.err(Some(k), "cannot create the lock folder", e));
-                    }
-                }
-                Err(zk::Error::ConnectionLoss) => {
-                    // Did it happen? Look for our unique id.
-                    let list = client.list_children(dir);
-                    let children = self.bounded(k, "listing the lock folder", list).await?;
-                    if let Ok(children) = children
-                        && let Some(name) = children.iter().find(|c| c.starts_with(name_prefix))
-                    {
-                        let p = format!("{dir}/{name}");
-                        let stat = client.check_stat(&p);
-                        if let Ok(Some(stat)) =
-                            self.bounded(k, "reading the lock node", stat).await?
-                        {
-                            return Ok((p, stat.czxid));
+                    match self.bounded(k, "creating the lock folder", mk).await? {
+                        Ok(()) | Err(zk::Error::NodeExists) => {}
+                        Err(zk::Error::ConnectionLoss) => self.reconnected(k, session).await?,
+                        Err(e) => {
+                            return Err(self.err(Some(k), "cannot create the lock folder", e));
                         }
                     }
                 }
+                Err(zk::Error::ConnectionLoss) => maybe_created = true,
                 Err(e) => return Err(self.err(Some(k), "cannot create the lock node", e)),
             }
         }
@@ -193,7 +235,7 @@ impl ZooKeeperBackend {
             turn: Some(turn),
         };
         let (my_path, czxid) = self
-            .create_node(key, &client, &dir, &name_prefix, &req.owner)
+            .create_node(key, &session, &dir, &name_prefix, &req.owner)
             .await?;
         queued.node = NodeRef::Known(my_path.clone());
         let my_name = my_path.rsplit('/').next().unwrap_or_default().to_owned();
@@ -201,6 +243,10 @@ impl ZooKeeperBackend {
             let list = client.list_children(&dir);
             let children = match self.bounded(k, "listing the lock folder", list).await? {
                 Ok(c) => c,
+                Err(zk::Error::ConnectionLoss) => {
+                    self.reconnected(k, &session).await?;
+                    continue;
+                }
                 Err(e) => return Err(self.err(Some(k), "cannot list the lock folder", e)),
             };
             let line = path::line(children);
@@ -224,6 +270,10 @@ impl ZooKeeperBackend {
             let watch = client.check_and_watch_stat(&pred);
             let (stat, watcher) = match self.bounded(k, "watching the lock line", watch).await? {
                 Ok(v) => v,
+                Err(zk::Error::ConnectionLoss) => {
+                    self.reconnected(k, &session).await?;
+                    continue;
+                }
                 Err(e) => return Err(self.err(Some(k), "cannot watch the lock line", e)),
             };
             if stat.is_none() {
@@ -231,23 +281,13 @@ impl ZooKeeperBackend {
             }
             tokio::select! {
                 why = session.lost() => {
-                    return Err(Error::backend(
-                        self.url.clone(),
-                        Some(k),
-                        format!("the ZooKeeper session was lost while waiting: {why}"),
-                        None,
-                    ));
+                    return Err(self.session_lost_err(k, "while waiting", &why));
                 }
                 _ = watcher.changed() => {}
             }
         }
         if let Some(why) = session.lost_reason() {
-            return Err(Error::backend(
-                self.url.clone(),
-                Some(k),
-                format!("the ZooKeeper session was lost: {why}"),
-                None,
-            ));
+            return Err(self.session_lost_err(k, "just as the lock was granted", &why));
         }
         let lease = queued.into_lease(my_path, czxid, Arc::clone(&session), self.url.clone());
         Ok(Some(Grant {
@@ -290,15 +330,12 @@ impl Backend for ZooKeeperBackend {
     async fn native_pair(&self, key: &LockKey) -> Result<Option<&'static str>> {
         let k = key.as_str();
         let session = self.session().await?;
-        let client = &session.client;
         let name_prefix = path::node_prefix(&uuid::Uuid::new_v4().to_string());
         let (node, _) = self
-            .create_node(key, client, &path::lock_dir(k), &name_prefix, "")
+            .create_node(key, &session, &path::lock_dir(k), &name_prefix, "")
             .await?;
-        if let Err(e) = self
-            .bounded(k, "deleting the lock node", client.delete(&node, None))
-            .await?
-        {
+        let delete = session.client.delete(&node, None);
+        if let Err(e) = self.bounded(k, "deleting the lock node", delete).await? {
             return Err(self.err(Some(k), "cannot delete the lock node", e));
         }
         Ok(Some("create EPHEMERAL_SEQUENTIAL + delete"))

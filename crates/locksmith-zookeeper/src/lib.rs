@@ -37,6 +37,9 @@
 //! node again by the fresh uuid in its name. Lock nodes sort by the sequence after `lock-`;
 //! the first holds. Every other contender sets a watch on the one node just before its own
 //! (no herd effect) and, when it changes, lists the folder again. Release deletes the node.
+//! Tested against Apache Curator 5.4 (Debian's `libcurator-recipes-java`) on ZooKeeper 3.8:
+//! a Curator `InterProcessMutex` and a locksmith lock on the same path exclude each other,
+//! both ways.
 //!
 //! **kazoo** names its nodes `<uuid>__lock__<sequence>` (no `lock-`): its nodes and Curator's
 //! or locksmith's ignore each other, so a kazoo `Lock` and a locksmith lock on the same path
@@ -59,8 +62,11 @@
 //! reports a disconnection after `2/5` of the session timeout of silence, so unless the session
 //! reconnects within the remaining `3/5` minus a margin (a tenth, at least 100 ms), `lost()`
 //! resolves — before the server can expire the session and hand the lock to someone else.
-//! `lost()` also resolves when the lock node is deleted by anyone else. The next lock
-//! operation opens a new session.
+//! A session that reconnects in time keeps its locks (its ephemeral nodes survived), and a
+//! waiter keeps its place in line: a request that fails with the connection is retried once
+//! the session is connected again, and a create whose answer was lost is looked for by its
+//! unique name before any new create. `lost()` also resolves when the lock node is deleted
+//! by anyone else. The next lock operation opens a new session.
 //!
 //! ## Fencing token
 //! The holder node's creation zxid. Zxids are the ensemble's transaction ids: unique and

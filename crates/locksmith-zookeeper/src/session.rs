@@ -57,6 +57,26 @@ impl Session {
         self.lost.borrow().clone()
     }
 
+    /// Waits until the session is connected (at once if it is): `Err` with the reason if it
+    /// is lost first. A request that failed with a connection loss is retried after this.
+    pub(crate) async fn connected(&self) -> Result<(), String> {
+        let mut states = self.client.state_watcher();
+        loop {
+            if let Some(why) = self.lost_reason() {
+                return Err(why);
+            }
+            match states.peek_state() {
+                SessionState::SyncConnected => return Ok(()),
+                s if s.is_terminated() => return Err(format!("session {s}")),
+                _ => {}
+            }
+            tokio::select! {
+                why = self.lost() => return Err(why),
+                _ = states.changed() => {}
+            }
+        }
+    }
+
     /// Resolves when the session is lost.
     pub(crate) async fn lost(&self) -> String {
         let mut rx = self.lost.clone();

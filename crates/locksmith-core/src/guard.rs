@@ -70,7 +70,7 @@ impl Guard {
     }
 
     /// Time left before the local deadline: a TTL lease's, or the point until which a
-    /// session the server would expire (etcd's lease) is provably alive. `None` for
+    /// session the server would expire (etcd's lease, ZooKeeper's session) is provably alive. `None` for
     /// session-bound locks without such a bound.
     pub fn lease_left(&self) -> Option<Duration> {
         self.cell

@@ -55,15 +55,12 @@
 //! - The SQL backends see a reset or cut connection at once (PostgreSQL's driver reads in the
 //!   background; locksmith-mysql watches the pinned connection's socket), so `reset` and `cut`
 //!   show no overlap there.
-//! - **zookeeper:// under `pause`**: a holder SIGSTOPped for longer than the session timeout
-//!   loses its session on the server, and another client takes the key; the ZooKeeper guard
-//!   has no local deadline (`Guard::lease_left` is `None`, `Lease::session_valid_until` not
-//!   implemented), so `Guard::is_held` stays true after the resume until the session watcher
-//!   runs, and the checker counts the overlap (the paused span) as inside a valid hold. In the
-//!   runs so far the holder saw the loss before writing again, but nothing orders the two.
-//!   `scripts/test.sh` leaves `pause` out for zookeeper:// until its guard can prove until
-//!   when its session lives. etcd had the same gap; its guard now reports the lease's
-//!   provable end, and overlaps past it count as after expiry.
+//! - **pause on session-bound backends**: a holder SIGSTOPped for longer than its session
+//!   loses the session on the server, and another client takes the key. The etcd and ZooKeeper
+//!   guards report until when their session is provably alive (`Lease::session_valid_until`:
+//!   the last keep-alive or answered request the server confirmed, plus the session timeout,
+//!   less a margin), so the resumed holder is not held any more and the overlap counts as after
+//!   expiry. (Before ZooKeeper had it, the checker counted such overlaps inside valid holds.)
 //!
 //! ## Limits
 //! - One host: the histories share one monotonic clock, so the clients and the orchestrator

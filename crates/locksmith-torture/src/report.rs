@@ -168,7 +168,7 @@ pub fn render(outcome: &Outcome) -> String {
         s.push_str(
             "Session-bound locks: a paused holder keeps its lock unless the server ends its \
              session meanwhile. Where the guard reports until when its session is provably \
-             alive (etcd's lease), an overlap past that counts as overlap-expired; otherwise any \
+             alive (etcd's lease, ZooKeeper's session), an overlap past that counts as overlap-expired; otherwise any \
              overlap counts as overlap-valid.\n\n",
         );
     }

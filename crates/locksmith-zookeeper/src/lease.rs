@@ -164,6 +164,10 @@ impl Lease for ZkLease {
             () = watch_deletion(&self.client, &self.path, &self.session) => LossReason::NotOwner,
         }
     }
+
+    fn session_valid_until(&self) -> Option<std::time::Instant> {
+        Some(self.session.alive_until())
+    }
 }
 
 /// Resolves when our node is deleted by anyone else (an operator, say).

@@ -7,7 +7,15 @@
 //! within the rest (minus a margin): every lock of the client then resolves `lost()` before the
 //! server can expire the session and delete the lock nodes. `Expired`, `Closed` and
 //! `AuthFailed` are losses at once.
+//!
+//! Besides, a prover task asks the server a cheap question (`exists /`) every third of the
+//! session timeout and keeps *until when the session is provably alive*: the send time of the
+//! last answered request plus the session timeout, less a margin. Guards report it
+//! ([`Lease::session_valid_until`](locksmith_core::Lease::session_valid_until)), so a holder
+//! that resumes after a pause longer than the session timeout is not held any more even
+//! before the state watcher has run.
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
@@ -19,6 +27,9 @@ pub(crate) struct Session {
     pub(crate) client: zk::Client,
     lost: watch::Receiver<Option<String>>,
     monitor: JoinHandle<()>,
+    /// Until when the session is provably alive (updated by the prover).
+    alive_until: Arc<Mutex<Instant>>,
+    prover: JoinHandle<()>,
 }
 
 impl std::fmt::Debug for Session {
@@ -45,11 +56,28 @@ impl Session {
             tracing::warn!(%reason, "ZooKeeper session lost");
             let _ = tx.send(Some(reason));
         });
+        // The session was just established: the server heard from us a moment ago.
+        let margin = (timeout / 10).max(Duration::from_millis(100));
+        let alive_until = Arc::new(Mutex::new(Instant::now() + timeout.saturating_sub(margin)));
+        let prover = tokio::spawn(prove(
+            client.clone(),
+            Arc::clone(&alive_until),
+            timeout,
+            margin,
+        ));
         Self {
             client,
             lost: rx,
             monitor,
+            alive_until,
+            prover,
         }
+    }
+
+    /// Until when the session is provably alive: the last answered request's send time plus
+    /// the session timeout, less a margin.
+    pub(crate) fn alive_until(&self) -> Instant {
+        *self.alive_until.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Why the session is lost, if it is.
@@ -91,6 +119,28 @@ impl Drop for Session {
     fn drop(&mut self) {
         // The session itself closes when its last client handle is dropped.
         self.monitor.abort();
+        self.prover.abort();
+    }
+}
+
+/// Every third of the session timeout, one cheap request; an answer proves the server heard
+/// from this session at or after the send time, so it cannot expire the session before that
+/// time plus the session timeout.
+async fn prove(
+    client: zk::Client,
+    alive_until: Arc<Mutex<Instant>>,
+    timeout: Duration,
+    margin: Duration,
+) {
+    let every = timeout / 3;
+    loop {
+        tokio::time::sleep(every).await;
+        let sent = Instant::now();
+        if let Ok(Ok(_)) = tokio::time::timeout(every, client.check_stat("/")).await {
+            let proven = sent + timeout.saturating_sub(margin);
+            let mut slot = alive_until.lock().unwrap_or_else(|e| e.into_inner());
+            *slot = (*slot).max(proven);
+        }
     }
 }
 

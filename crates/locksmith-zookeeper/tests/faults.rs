@@ -1,7 +1,8 @@
 //! ZooKeeper faults and interop on a real server: a frozen server (the holder gives the lock up
 //! before the session can expire on the server), an unreachable ensemble (a clear error within
 //! the connect timeout), and mutual exclusion with the `zookeeper-client` crate's
-//! Curator-layout lock recipe, both ways.
+//! Curator-layout lock recipe, both ways; a holder whose whole process stalled past the session
+//! timeout is not held any more the moment it resumes.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,6 +46,38 @@ async fn frozen_server_loses_the_lock_before_the_session_can_expire() {
         .await
         .expect("a recovers with a new session");
     assert!(g3.release().await.unwrap());
+}
+
+/// A stalled process (SIGSTOP, a long GC pause) runs nothing: no pings, no state watcher. When
+/// it resumes, the guard must already know the session cannot be proven alive any more.
+#[tokio::test(flavor = "current_thread")]
+async fn a_holder_resumed_after_a_stall_longer_than_the_session_is_not_held() {
+    let server = start_zookeeper();
+    let url = format!("{}?session_timeout=2", server.url());
+    let a = locker(&url);
+    let g = a.acquire("stalled", &opts()).await.unwrap();
+    let t1 = g.fencing_token();
+    assert!(g.is_held());
+    let left = g
+        .lease_left()
+        .expect("a ZooKeeper guard reports until when its session is proven alive");
+    assert!(left <= Duration::from_secs(2), "{left:?}");
+    // Stall the only runtime thread, as a paused process would be.
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(!g.is_held(), "held past the proven life of its session");
+    assert_eq!(g.lease_left(), Some(Duration::ZERO));
+    let reason = tokio::time::timeout(PATIENCE, g.lost())
+        .await
+        .expect("lost() resolves after the stall");
+    assert!(matches!(reason, LossReason::SessionEnded(_)), "{reason}");
+    drop(g);
+    let b = locker(&url);
+    let g2 = b
+        .acquire("stalled", &opts())
+        .await
+        .expect("service resumes");
+    assert!(g2.fencing_token() > t1);
+    assert!(g2.release().await.unwrap());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

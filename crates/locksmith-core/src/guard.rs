@@ -70,8 +70,8 @@ impl Guard {
     }
 
     /// Time left before the local deadline: a TTL lease's, or the point until which a
-    /// session the server would expire (etcd's lease, ZooKeeper's session) is provably alive. `None` for
-    /// session-bound locks without such a bound.
+    /// session the server would expire (etcd's lease, ZooKeeper's session) is provably
+    /// alive. `None` for session-bound locks without such a bound.
     pub fn lease_left(&self) -> Option<Duration> {
         self.cell
             .valid_until()

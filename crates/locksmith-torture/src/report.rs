@@ -168,8 +168,8 @@ pub fn render(outcome: &Outcome) -> String {
         s.push_str(
             "Session-bound locks: a paused holder keeps its lock unless the server ends its \
              session meanwhile. Where the guard reports until when its session is provably \
-             alive (etcd's lease, ZooKeeper's session), an overlap past that counts as overlap-expired; otherwise any \
-             overlap counts as overlap-valid.\n\n",
+             alive (etcd's lease, ZooKeeper's session), an overlap past that counts as \
+             overlap-expired; otherwise any overlap counts as overlap-valid.\n\n",
         );
     }
     if outcome.expected_unsafe == Some(crate::orchestrator::PAUSE_PAST_TTL) {

@@ -41,6 +41,9 @@ log "docs";    RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --lock
 log "build";   cargo build --workspace --bins --locked
 export LOCKSMITH_BIN="$PWD/target/debug/locksmith"
 log "tests";   cargo nextest run --workspace --locked --no-fail-fast
+log "conformance on 3-member clusters (etcd, zookeeper)"
+LOCKSMITH_ETCD_MEMBERS=3 cargo nextest run -p locksmith-etcd --test conformance --locked --no-fail-fast
+LOCKSMITH_ZK_MEMBERS=3 cargo nextest run -p locksmith-zookeeper --test conformance --locked --no-fail-fast
 log "doc tests"; cargo test --workspace --doc --locked
 # A short torture of every landed cross-process backend: client processes, SIGSTOPped and
 # SIGKILLed holders, and the history checker; any violation fails the run (exit 1).

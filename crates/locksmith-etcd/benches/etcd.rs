@@ -18,10 +18,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use etcd_client::{
-    Client, Compare, CompareOp, LockOptions as RpcLockOptions, PutOptions, Txn, TxnOp,
-};
-use locksmith_core::{LockOptions, Locker};
+use etcd_client::{Client, LockOptions as RpcLockOptions};
+use locksmith_core::{Backend, LockKey, LockOptions, Locker};
 use locksmith_etcd::EtcdBackend;
 use locksmith_testkit::bench::{
     BoxFut, Contender, ContentionStats, LockerContender, contend_count, contend_for_keep,
@@ -42,23 +40,9 @@ fn endpoint(url: &str) -> String {
 }
 
 /// The raw operations of an uncontended acquire + release: txn put if absent (lease reused),
-/// txn delete if still ours.
-async fn raw_pair(client: &mut Client, lease: i64) {
-    let key = "bench-raw/k";
-    let put = Txn::new()
-        .when([Compare::create_revision(key, CompareOp::Equal, 0)])
-        .and_then([TxnOp::put(
-            key,
-            "",
-            Some(PutOptions::new().with_lease(lease)),
-        )]);
-    let r = client.txn(put).await.unwrap();
-    assert!(r.succeeded());
-    let rev = r.header().unwrap().revision();
-    let del = Txn::new()
-        .when([Compare::create_revision(key, CompareOp::Equal, rev)])
-        .and_then([TxnOp::delete(key, None)]);
-    assert!(client.txn(del).await.unwrap().succeeded());
+/// txn delete if still ours — the backend's native pair, on a client of its own.
+async fn raw_pair(raw: &EtcdBackend, key: &LockKey) {
+    assert!(raw.native_pair(key).await.unwrap().is_some());
 }
 
 fn uncontended(c: &mut Criterion) {
@@ -66,16 +50,11 @@ fn uncontended(c: &mut Criterion) {
     let url = shared_etcd_url();
     let locker = Locker::new(Arc::new(EtcdBackend::from_url(&url).unwrap()));
     let opts = LockOptions::new();
-    let mut client = rt
-        .block_on(Client::connect([endpoint(&url)], None))
-        .unwrap();
-    let lease = rt.block_on(client.lease_grant(60, None)).unwrap().id();
+    let raw = EtcdBackend::from_url(&url).unwrap();
+    let raw_key = LockKey::new("bench-raw/k").unwrap();
     let (r, o) = rt.block_on(interleaved_medians(
         2000,
-        || {
-            let mut client = client.clone();
-            async move { raw_pair(&mut client, lease).await }
-        },
+        || raw_pair(&raw, &raw_key),
         || async {
             let guard = locker.acquire("bench-uncontended", &opts).await.unwrap();
             std::hint::black_box(guard.fencing_token());
@@ -95,10 +74,7 @@ fn uncontended(c: &mut Criterion) {
         })
     });
     g.bench_function("raw-txn", |b| {
-        b.to_async(&rt).iter(|| {
-            let mut client = client.clone();
-            async move { raw_pair(&mut client, lease).await }
-        })
+        b.to_async(&rt).iter(|| raw_pair(&raw, &raw_key))
     });
     g.finish();
 }

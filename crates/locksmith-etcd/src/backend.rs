@@ -114,7 +114,20 @@ impl EtcdBackend {
         e: impl Into<Box<dyn std::error::Error + Send + Sync>>,
     ) -> Error {
         let e = e.into();
-        Error::backend(self.url.clone(), key, format!("{what}: {e}"), Some(e))
+        let text = e.to_string();
+        // etcd answers a request without a login, on a cluster with authentication on, with
+        // just "user name is empty": say what to do about it.
+        let hint = if self.cfg.user.is_none() && text.contains("user name is empty") {
+            " (the cluster has authentication on: log in with etcd://USER:PASSWORD@HOST)"
+        } else {
+            ""
+        };
+        Error::backend(
+            self.url.clone(),
+            key,
+            format!("{what}: {text}{hint}"),
+            Some(e),
+        )
     }
 
     /// The client, connected on first use.

@@ -118,7 +118,22 @@ async fn tls_with_the_right_ca_locks_and_a_wrong_ca_is_a_clear_error() {
 
     // Plain HTTP to a TLS-only member.
     let e = lock_error(&url(&cluster, "", ""), "tls-plain").await;
-    assert!(e.contains("etcd"), "the error names the problem: {e}");
+    assert!(
+        e.contains("tls=true"),
+        "the error names the likely fix: {e}"
+    );
+
+    // TLS to a member that speaks plain HTTP.
+    let plain = start_etcd_cluster(1);
+    let e = lock_error(
+        &url(&plain, "", &format!("&tls=true&ca_file={ca}")),
+        "tls-to-plain",
+    )
+    .await;
+    assert!(
+        e.contains("tls handshake"),
+        "the error names the problem: {e}"
+    );
 
     // A CA file that does not exist.
     let e = lock_error(

@@ -114,7 +114,20 @@ impl EtcdBackend {
         e: impl Into<Box<dyn std::error::Error + Send + Sync>>,
     ) -> Error {
         let e = e.into();
-        Error::backend(self.url.clone(), key, format!("{what}: {e}"), Some(e))
+        let text = e.to_string();
+        // etcd answers a request without a login, on a cluster with authentication on, with
+        // just "user name is empty": say what to do about it.
+        let hint = if self.cfg.user.is_none() && text.contains("user name is empty") {
+            " (the cluster has authentication on: log in with etcd://USER:PASSWORD@HOST)"
+        } else {
+            ""
+        };
+        Error::backend(
+            self.url.clone(),
+            key,
+            format!("{what}: {text}{hint}"),
+            Some(e),
+        )
     }
 
     /// The client, connected on first use.
@@ -172,7 +185,21 @@ impl EtcdBackend {
         let grant = Session::grant(client, self.cfg.lease_ttl);
         let s = match tokio::time::timeout(self.cfg.connect_timeout, grant).await {
             Ok(Ok(s)) => Arc::new(s),
-            Ok(Err(e)) => return Err(self.err(None, "cannot grant an etcd lease", e)),
+            Ok(Err(e)) => {
+                // The first request of a client: a transport failure over plain HTTP is most
+                // often a member that serves TLS only.
+                let transport = matches!(&e, etcd_client::Error::GRpcStatus(s) if matches!(
+                    s.code(),
+                    tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Cancelled
+                ));
+                let what = if transport && !self.cfg.tls {
+                    "cannot grant an etcd lease (if the members serve TLS only, add `?tls=true`, \
+                     and `ca_file=` for a private CA)"
+                } else {
+                    "cannot grant an etcd lease"
+                };
+                return Err(self.err(None, what, e));
+            }
             Err(_) => return Err(self.timeout_err(None, "granting an etcd lease")),
         };
         *slot = Some(Arc::clone(&s));

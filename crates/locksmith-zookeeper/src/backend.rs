@@ -55,10 +55,16 @@ impl ZooKeeperBackend {
     }
 
     fn err(&self, key: Option<&str>, what: &str, e: zk::Error) -> Error {
+        let hint = match e {
+            zk::Error::NoAuth => {
+                " (the node's ACL does not grant this client: check USER:PASSWORD@ in the URL)"
+            }
+            _ => "",
+        };
         Error::backend(
             self.url.clone(),
             key,
-            format!("{what}: {e}"),
+            format!("{what}: {e}{hint}"),
             Some(Box::new(e) as _),
         )
     }
@@ -85,6 +91,17 @@ impl ZooKeeperBackend {
         tokio::time::timeout(self.cfg.connect_timeout, fut)
             .await
             .map_err(|_| self.timeout_err(Some(key), what))
+    }
+
+    /// The ACL of the folders and nodes this client creates: with digest credentials,
+    /// everything for that identity only (so a chroot protected by the same identity stays
+    /// protected below its first level); without, open to anyone (Curator's default).
+    fn acls(&self) -> zk::Acls<'static> {
+        if self.cfg.digest.is_some() {
+            zk::Acls::creator_all()
+        } else {
+            zk::Acls::anyone_all()
+        }
     }
 
     /// The client's live session, connecting a new one if there is none or it was lost.
@@ -145,7 +162,7 @@ impl ZooKeeperBackend {
     ) -> Result<(String, i64)> {
         let client = &session.client;
         let prefix = format!("{dir}/{name_prefix}");
-        let opts = zk::CreateMode::EphemeralSequential.with_acls(zk::Acls::anyone_all());
+        let opts = zk::CreateMode::EphemeralSequential.with_acls(self.acls());
         let k = key.as_str();
         let mut maybe_created = false;
         for _ in 0..10 {
@@ -184,7 +201,7 @@ impl ZooKeeperBackend {
             match self.bounded(k, "creating the lock node", create).await? {
                 Ok((stat, seq)) => return Ok((format!("{prefix}{seq}"), stat.czxid)),
                 Err(zk::Error::NoNode) => {
-                    let dir_opts = zk::CreateMode::Container.with_acls(zk::Acls::anyone_all());
+                    let dir_opts = zk::CreateMode::Container.with_acls(self.acls());
                     let mk = client.mkdir(dir, &dir_opts);
                     match self.bounded(k, "creating the lock folder", mk).await? {
                         Ok(()) | Err(zk::Error::NodeExists) => {}

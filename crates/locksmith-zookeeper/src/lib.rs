@@ -22,7 +22,11 @@
 //! ## URL
 //! `zookeeper://[USER:PASSWORD@]HOST[:PORT][,HOST[:PORT]…][/CHROOT][?OPTIONS]` (port 2181 by
 //! default). `USER:PASSWORD` (percent-encoded) is sent as `digest` authentication; the password
-//! is never printed. The chroot must exist. Options: `session_timeout` (seconds, default 10;
+//! is never printed; with it, the folders and nodes locksmith creates get the ACL "everything
+//! for this identity only" (`auth` scheme, like `CREATOR_ALL_ACL`), so a chroot protected by a
+//! digest ACL stays protected below it and only clients with the same credentials share its
+//! locks (a Curator client needs the same `digest` authorization). Without credentials they
+//! are open to anyone, as Curator's default. The chroot must exist. Options: `session_timeout` (seconds, default 10;
 //! the server may clamp it to its `minSessionTimeout`..`maxSessionTimeout`) and
 //! `connect_timeout` (seconds, default 5: the bound on connecting and on each request; an
 //! ensemble that is down is a clear error within it).

@@ -11,6 +11,7 @@ use std::process::Command;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use super::tls::make_server_certs;
 use super::{ServerProcess, free_port, require_binary, spawn_for_process};
 
 /// One etcd member.
@@ -31,6 +32,10 @@ pub struct EtcdCluster {
     pub members: Vec<EtcdMember>,
     /// How each member was started (program, arguments, log file), to start it again.
     commands: Vec<(PathBuf, Vec<OsString>, PathBuf)>,
+    /// The CA that signed the members' certificates, when they serve clients over TLS.
+    tls_ca: Option<PathBuf>,
+    /// `root`'s password, once [`EtcdCluster::enable_auth`] turned authentication on.
+    root_password: Option<String>,
     _dir: tempfile::TempDir,
 }
 
@@ -62,7 +67,77 @@ impl EtcdCluster {
         m.process = spawn_for_process(&format!("etcd {}", m.name), cmd, Some(log.clone()));
         let addr: SocketAddr = m.client_addr.parse().expect("addr");
         m.process.wait_for_port(addr, Duration::from_secs(30));
-        wait_healthy(&self.endpoints(), Duration::from_secs(30));
+        wait_healthy_with(&self.etcdctl_flags(), Duration::from_secs(30));
+    }
+
+    /// The CA's PEM file when the members serve clients over TLS (see [`start_etcd_tls`]):
+    /// the URL then needs `?tls=true&ca_file=THIS`.
+    pub fn tls_ca(&self) -> Option<&Path> {
+        self.tls_ca.as_deref()
+    }
+
+    /// The `etcdctl` flags that reach this cluster: `--endpoints` (with `https://` under TLS),
+    /// `--cacert` under TLS, `--user root:…` once authentication is on, and bounded timeouts.
+    pub fn etcdctl_flags(&self) -> Vec<String> {
+        let scheme = if self.tls_ca.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        let endpoints: Vec<String> = self
+            .members
+            .iter()
+            .map(|m| format!("{scheme}://{}", m.client_addr))
+            .collect();
+        let mut flags = vec![
+            format!("--endpoints={}", endpoints.join(",")),
+            "--dial-timeout=2s".to_owned(),
+            "--command-timeout=5s".to_owned(),
+        ];
+        if let Some(ca) = &self.tls_ca {
+            flags.push(format!("--cacert={}", ca.display()));
+        }
+        if let Some(pw) = &self.root_password {
+            flags.push(format!("--user=root:{pw}"));
+        }
+        flags
+    }
+
+    /// Runs `etcdctl FLAGS ARGS` (flags from [`EtcdCluster::etcdctl_flags`]) and returns its
+    /// stdout.
+    ///
+    /// # Panics
+    /// When `etcdctl` fails (its stderr is in the message).
+    pub fn etcdctl(&self, args: &[&str]) -> String {
+        let out = Command::new("etcdctl")
+            .args(self.etcdctl_flags())
+            .args(args)
+            .env("ETCDCTL_API", "3")
+            .output()
+            .expect("run etcdctl");
+        assert!(
+            out.status.success(),
+            "etcdctl {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Turns etcd's authentication on: adds the user `root` with `root_password` (root may do
+    /// anything) and enables auth. From then on every client must log in; later `etcdctl`
+    /// calls through [`EtcdCluster::etcdctl`] log in as root.
+    ///
+    /// # Panics
+    /// When `etcdctl` fails.
+    pub fn enable_auth(&mut self, root_password: &str) {
+        self.etcdctl(&[
+            "user",
+            "add",
+            "root",
+            &format!("--new-user-password={root_password}"),
+        ]);
+        self.etcdctl(&["auth", "enable"]);
+        self.root_password = Some(root_password.to_owned());
     }
 
     /// `--endpoints` value for `etcdctl`.
@@ -90,9 +165,26 @@ fn data_base() -> tempfile::TempDir {
 
 /// Starts a cluster of `n` members and waits until it answers (with a leader).
 pub fn start_etcd_cluster(n: usize) -> EtcdCluster {
+    start(n, false)
+}
+
+/// Starts one etcd member that serves clients only over TLS (`https://127.0.0.1:PORT`), with
+/// a certificate for 127.0.0.1 signed by a CA made for it ([`super::tls::make_server_certs`]);
+/// [`EtcdCluster::tls_ca`] is the CA's PEM file. Peers still talk plain HTTP.
+pub fn start_etcd_tls() -> EtcdCluster {
+    start(1, true)
+}
+
+fn start(n: usize, tls: bool) -> EtcdCluster {
     let etcd = require_binary("etcd", "etcd-server");
     require_binary("etcdctl", "etcd-client");
     let dir = data_base();
+    let certs = tls.then(|| {
+        let certs_dir = dir.path().join("certs");
+        std::fs::create_dir_all(&certs_dir).expect("certs folder");
+        make_server_certs(&certs_dir)
+    });
+    let client_scheme = if tls { "https" } else { "http" };
     let ports: Vec<(u16, u16)> = (0..n).map(|_| (free_port(), free_port())).collect();
     let initial: Vec<String> = ports
         .iter()
@@ -114,9 +206,9 @@ pub fn start_etcd_cluster(n: usize) -> EtcdCluster {
             .arg(mdir.join("data"))
             .args([
                 "--listen-client-urls",
-                &format!("http://127.0.0.1:{client}"),
+                &format!("{client_scheme}://127.0.0.1:{client}"),
                 "--advertise-client-urls",
-                &format!("http://127.0.0.1:{client}"),
+                &format!("{client_scheme}://127.0.0.1:{client}"),
                 "--listen-peer-urls",
                 &format!("http://127.0.0.1:{peer}"),
                 "--initial-advertise-peer-urls",
@@ -136,6 +228,12 @@ pub fn start_etcd_cluster(n: usize) -> EtcdCluster {
                 "--log-outputs",
             ])
             .arg(mdir.join("etcd.log"));
+        if let Some(c) = &certs {
+            cmd.arg("--cert-file")
+                .arg(&c.cert)
+                .arg("--key-file")
+                .arg(&c.key);
+        }
         let log = mdir.join("out.log");
         commands.push((
             etcd.clone(),
@@ -156,25 +254,33 @@ pub fn start_etcd_cluster(n: usize) -> EtcdCluster {
     let cluster = EtcdCluster {
         members,
         commands,
+        tls_ca: certs.map(|c| c.ca),
+        root_password: None,
         _dir: dir,
     };
-    wait_healthy(&cluster.endpoints(), Duration::from_secs(30));
+    wait_healthy_with(&cluster.etcdctl_flags(), Duration::from_secs(30));
     cluster
 }
 
 /// Waits until `etcdctl endpoint health` passes on every endpoint (each probe bounded).
 pub fn wait_healthy(endpoints: &str, within: Duration) {
+    wait_healthy_with(
+        &[
+            format!("--endpoints={endpoints}"),
+            "--dial-timeout=1s".to_owned(),
+            "--command-timeout=2s".to_owned(),
+        ],
+        within,
+    );
+}
+
+/// Waits until `etcdctl FLAGS endpoint health` passes (each probe bounded by the flags).
+fn wait_healthy_with(flags: &[String], within: Duration) {
     let start = Instant::now();
     loop {
         let ok = Command::new("etcdctl")
-            .args([
-                "--endpoints",
-                endpoints,
-                "--dial-timeout=1s",
-                "--command-timeout=2s",
-                "endpoint",
-                "health",
-            ])
+            .args(flags)
+            .args(["endpoint", "health"])
             .env("ETCDCTL_API", "3")
             .output()
             .is_ok_and(|o| o.status.success());
@@ -183,7 +289,7 @@ pub fn wait_healthy(endpoints: &str, within: Duration) {
         }
         assert!(
             start.elapsed() < within,
-            "etcd at {endpoints} not healthy after {within:?}"
+            "etcd ({flags:?}) not healthy after {within:?}"
         );
         std::thread::sleep(Duration::from_millis(50));
     }

@@ -6,6 +6,7 @@
 
 pub mod etcd;
 pub mod redis;
+pub mod tls;
 pub mod zookeeper;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};

@@ -44,69 +44,8 @@ impl RedisServer {
     /// CA's PEM file; the URL is `rediss://127.0.0.1:PORT`.
     pub fn start_tls() -> (Self, PathBuf) {
         let dir = temp_dir("locksmith-redis-tls-");
-        let openssl = require_binary("openssl", "openssl");
-        let run = |args: &[&str]| {
-            let out = Command::new(&openssl)
-                .args(args)
-                .current_dir(dir.path())
-                .output()
-                .expect("run openssl");
-            assert!(
-                out.status.success(),
-                "openssl {args:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        };
-        std::fs::write(
-            dir.path().join("ext.cnf"),
-            "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
-        )
-        .expect("write ext.cnf");
-        run(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=locksmith test CA",
-        ]);
-        run(&[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.csr",
-            "-subj",
-            "/CN=127.0.0.1",
-        ]);
-        run(&[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "server.pem",
-            "-days",
-            "2",
-            "-extfile",
-            "ext.cnf",
-        ]);
-        let path = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
+        let certs = super::tls::make_server_certs(dir.path());
+        let path = |p: &PathBuf| p.to_string_lossy().into_owned();
         let port = free_port();
         let extra: Vec<String> = [
             "--port".to_owned(),
@@ -114,17 +53,17 @@ impl RedisServer {
             "--tls-port".to_owned(),
             port.to_string(),
             "--tls-cert-file".to_owned(),
-            path("server.pem"),
+            path(&certs.cert),
             "--tls-key-file".to_owned(),
-            path("server.key"),
+            path(&certs.key),
             "--tls-ca-cert-file".to_owned(),
-            path("ca.pem"),
+            path(&certs.ca),
             "--tls-auth-clients".to_owned(),
             "no".to_owned(),
         ]
         .into();
         let process = spawn_with(port, dir.path().to_path_buf(), &extra, false);
-        let ca = dir.path().join("ca.pem");
+        let ca = certs.ca;
         (
             Self {
                 process,

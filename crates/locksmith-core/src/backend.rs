@@ -150,7 +150,8 @@ pub trait Lease: Send + Sync + fmt::Debug {
     /// For a session-bound lock whose session the server expires unless kept alive (etcd's
     /// lease, say): until when this client can prove the session alive, from the last
     /// keep-alive the server confirmed. The guard is not held past it
-    /// ([`Guard::is_held`](crate::Guard::is_held)) and reports it as its lease deadline
+    /// ([`Guard::is_held`](crate::Guard::is_held)), its `lost()` resolves when it passes
+    /// unextended, and it reports it as its lease deadline
     /// ([`Guard::lease_left`](crate::Guard::lease_left)), even while the task that would
     /// report the loss has not run yet (a process resumed after a long pause). `None` (the
     /// default): no such bound, or a TTL lease, whose deadline the keeper keeps.

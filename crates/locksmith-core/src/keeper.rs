@@ -104,10 +104,26 @@ pub(crate) async fn keep(cell: Arc<LeaseCell>, renew: bool) {
     let mut next_renew = (renew && ttl_lease).then(|| Instant::now() + third);
     loop {
         let deadline = cell.deadline();
+        // A session-bound lease whose backend proves the session alive up to a point: when that
+        // point passes unproven, the lock is lost for the holder at the moment `is_held` turns
+        // false, not later when (or if) the backend notices.
+        let proven = if deadline.is_none() {
+            lease.session_valid_until()
+        } else {
+            None
+        };
         tokio::select! {
             reason = &mut session => {
                 cell.mark_lost(reason);
                 return;
+            }
+            _ = sleep_until_opt(proven) => {
+                if lease.session_valid_until().is_some_and(|d| d <= Instant::now()) {
+                    cell.mark_lost(LossReason::SessionEnded(
+                        "the session could not be proven alive before its timeout".into(),
+                    ));
+                    return;
+                }
             }
             _ = sleep_until_opt(deadline) => {
                 if cell.deadline().is_some_and(|d| d <= Instant::now()) {

@@ -1,8 +1,8 @@
 //! `mysql://` URLs: locksmith's own query parameters are taken out, the rest goes to
 //! mysql_async.
 
-use locksmith_core::{Error, Result, mask_url};
-use locksmith_sql::Settings;
+use locksmith_core::{Error, Result};
+use locksmith_sql::{Settings, SplitUrl, split_url};
 
 /// A parsed URL: the driver's options and the engine's settings.
 #[derive(Debug)]
@@ -17,36 +17,24 @@ pub(crate) fn parse(url: &str) -> Result<Parsed> {
 }
 
 pub(crate) fn parse_with_env(url: &str, env: impl Fn(&str) -> Option<String>) -> Result<Parsed> {
-    let masked = mask_url(url);
+    let SplitUrl {
+        url: parsed,
+        settings,
+        masked,
+    } = split_url(
+        url,
+        &["mysql", "mariadb"],
+        "mysql://USER[:PASSWORD]@HOST[:PORT]/DATABASE",
+    )?;
     let bad = |reason: String| Error::InvalidUrl {
         url: masked.clone(),
         reason,
     };
-    let mut parsed = url::Url::parse(url).map_err(|e| {
-        bad(format!(
-            "{e}; expected mysql://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?OPTIONS]"
-        ))
-    })?;
-    if !matches!(parsed.scheme(), "mysql" | "mariadb") {
-        return Err(bad("the scheme must be mysql:// or mariadb://".into()));
-    }
     if parsed.path().trim_matches('/').is_empty() {
         return Err(bad(
             "name a database (mysql://USER@HOST/DATABASE): the fencing counter table lives there"
                 .into(),
         ));
-    }
-    let mut settings = Settings::default();
-    let mut rest = Vec::new();
-    for (name, value) in parsed.query_pairs() {
-        if !settings.apply(&masked, &name, &value)? {
-            rest.push((name.into_owned(), value.into_owned()));
-        }
-    }
-    if rest.is_empty() {
-        parsed.set_query(None);
-    } else {
-        parsed.query_pairs_mut().clear().extend_pairs(&rest);
     }
     // mysql_async knows only the mysql:// scheme.
     let for_driver = format!("mysql{}", &parsed.as_str()[parsed.scheme().len()..]);

@@ -3,8 +3,8 @@
 
 use std::str::FromStr;
 
-use locksmith_core::{Error, Result, mask_url};
-use locksmith_sql::Settings;
+use locksmith_core::{Error, Result};
+use locksmith_sql::{Settings, SplitUrl, split_url};
 use tokio_postgres::config::SslMode;
 
 /// A parsed URL: the driver's configuration and the engine's settings.
@@ -20,31 +20,19 @@ pub(crate) fn parse(url: &str) -> Result<Parsed> {
 }
 
 pub(crate) fn parse_with_env(url: &str, env: impl Fn(&str) -> Option<String>) -> Result<Parsed> {
-    let masked = mask_url(url);
+    let SplitUrl {
+        url: parsed,
+        settings,
+        masked,
+    } = split_url(
+        url,
+        &["postgres", "postgresql"],
+        "postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE",
+    )?;
     let bad = |reason: String| Error::InvalidUrl {
         url: masked.clone(),
         reason,
     };
-    let mut parsed = url::Url::parse(url).map_err(|e| {
-        bad(format!(
-            "{e}; expected postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?OPTIONS]"
-        ))
-    })?;
-    if !matches!(parsed.scheme(), "postgres" | "postgresql") {
-        return Err(bad("the scheme must be postgres:// or postgresql://".into()));
-    }
-    let mut settings = Settings::default();
-    let mut rest = Vec::new();
-    for (name, value) in parsed.query_pairs() {
-        if !settings.apply(&masked, &name, &value)? {
-            rest.push((name.into_owned(), value.into_owned()));
-        }
-    }
-    if rest.is_empty() {
-        parsed.set_query(None);
-    } else {
-        parsed.query_pairs_mut().clear().extend_pairs(&rest);
-    }
     let mut config = tokio_postgres::Config::from_str(parsed.as_str()).map_err(|e| {
         bad(format!(
             "{e} (see the locksmith-postgres docs for the options)"

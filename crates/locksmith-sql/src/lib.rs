@@ -36,4 +36,4 @@ pub use counter::counter_setup_error;
 pub use driver::Driver;
 pub use engine::{SqlBackend, capabilities};
 pub use session::ConnectionStats;
-pub use settings::{PARAMS, Settings};
+pub use settings::{PARAMS, Settings, SplitUrl, split_url};

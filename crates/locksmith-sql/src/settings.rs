@@ -99,3 +99,52 @@ mod tests {
         assert!(s.apply("u", "pool_idle", "-1").is_err());
     }
 }
+
+/// A SQL backend URL parsed, with locksmith's own query parameters ([`PARAMS`]) taken out into
+/// [`Settings`] and the rest left in the URL for the driver.
+#[derive(Debug)]
+pub struct SplitUrl {
+    /// The URL without locksmith's parameters.
+    pub url: url::Url,
+    /// locksmith's settings from the URL.
+    pub settings: Settings,
+    /// The URL as given, password masked, for messages.
+    pub masked: String,
+}
+
+/// Parses `url`, checks its scheme is one of `schemes`, and takes locksmith's parameters out.
+/// `form` is the URL's shape for messages, e.g. `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE`.
+///
+/// # Errors
+/// [`Error::InvalidUrl`] (password masked) for a URL that does not parse, another scheme, or a
+/// bad value of one of locksmith's parameters.
+pub fn split_url(url: &str, schemes: &[&str], form: &str) -> Result<SplitUrl> {
+    let masked = locksmith_core::mask_url(url);
+    let bad = |reason: String| Error::InvalidUrl {
+        url: masked.clone(),
+        reason,
+    };
+    let mut parsed =
+        url::Url::parse(url).map_err(|e| bad(format!("{e}; expected {form}[?OPTIONS]")))?;
+    if !schemes.contains(&parsed.scheme()) {
+        let names: Vec<String> = schemes.iter().map(|s| format!("{s}://")).collect();
+        return Err(bad(format!("the scheme must be {}", names.join(" or "))));
+    }
+    let mut settings = Settings::default();
+    let mut rest = Vec::new();
+    for (name, value) in parsed.query_pairs() {
+        if !settings.apply(&masked, &name, &value)? {
+            rest.push((name.into_owned(), value.into_owned()));
+        }
+    }
+    if rest.is_empty() {
+        parsed.set_query(None);
+    } else {
+        parsed.query_pairs_mut().clear().extend_pairs(&rest);
+    }
+    Ok(SplitUrl {
+        url: parsed,
+        settings,
+        masked,
+    })
+}

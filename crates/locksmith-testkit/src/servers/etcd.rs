@@ -175,7 +175,22 @@ pub fn start_etcd_tls() -> EtcdCluster {
     start(1, true)
 }
 
+/// Starts the cluster, up to three times: ports from [`free_port`] are free when chosen, but
+/// another process (tests run in parallel, each with its own servers and outgoing connections)
+/// can take one before etcd binds it, and the member then exits at once. A fresh set of ports
+/// is chosen for each try; the last failure is reported as it is.
 fn start(n: usize, tls: bool) -> EtcdCluster {
+    for _ in 0..2 {
+        let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| start_once(n, tls)));
+        match attempt {
+            Ok(cluster) => return cluster,
+            Err(_) => eprintln!("etcd did not start (a port taken meanwhile?); trying new ports"),
+        }
+    }
+    start_once(n, tls)
+}
+
+fn start_once(n: usize, tls: bool) -> EtcdCluster {
     let etcd = require_binary("etcd", "etcd-server");
     require_binary("etcdctl", "etcd-client");
     let dir = data_base();

@@ -11,6 +11,14 @@ cd "$(dirname "$0")/.."
 
 log() { printf '\n== %s\n' "$*" >&2; }
 
+# The build trees of this run (lint, docs, debug, tests) take a few GiB; say so up front when
+# the disk is short, since a full disk shows up later as an obscure compiler I/O error.
+free_kib="$(df -Pk . | awk 'NR==2 {print $4}')"
+if [ "${free_kib:-0}" -lt $((6 * 1024 * 1024)) ]; then
+  echo "warning: only $((free_kib / 1024)) MiB free on $(df -P . | awk 'NR==2 {print $6}'); this run needs about 6 GiB" >&2
+fi
+export CARGO_INCREMENTAL=0   # one build per run: incremental caches only cost disk here
+
 # Debian packages the tests need. The file and memory backends need none beyond a shell and
 # `flock` (util-linux, used by the interoperation test); the Redis backends need redis-server
 # (and openssl for the TLS test); PostgreSQL and MariaDB run as private test servers

@@ -39,10 +39,11 @@ pub(crate) struct Inner<D: Driver> {
 /// Advisory locks over a [`Driver`], with one server-side wait per key per process.
 ///
 /// Local waiters on a key line up first come, first served; only the head of the line talks
-/// to the server: one attempt, then one blocking server call on a connection of its own. A
-/// held lock pins its connection until released; released connections are kept idle for
-/// reuse (up to [`Settings::pool_idle`]). So a process holding `h` locks and waiting for `w`
-/// distinct keys uses at most `h + w + pool_idle` connections, however many tasks wait.
+/// to the server, with one blocking server call on a connection of its own. The head leaves
+/// the line when granted, so the next one's server call queues behind it while it holds the
+/// lock. A held lock pins its connection until released; released connections are kept idle
+/// for reuse (up to [`Settings::pool_idle`]). So a process holding `h` locks and waiting for
+/// `w` distinct keys uses at most `h + w + pool_idle` connections, however many tasks wait.
 pub struct SqlBackend<D: Driver> {
     inner: Arc<Inner<D>>,
 }
@@ -255,7 +256,12 @@ impl<D: Driver> Inner<D> {
         turn: QueueTurn<KeyState<D>>,
         token: u64,
     ) -> Grant {
-        let lease = SqlLease::new(Arc::clone(self), key.as_str(), name.clone(), s, turn);
+        let lease = SqlLease::new(Arc::clone(self), key.as_str(), name.clone(), s);
+        // The next local waiter becomes the head of the line now and queues its server-side
+        // wait behind this holder, so that a release hands the lock over in the server (one
+        // round trip, like sessions blocked in the server's own queue) instead of releasing
+        // first and only then starting the next wait.
+        drop(turn);
         Grant {
             lease: Box::new(lease),
             token: FencingToken(token),
@@ -284,7 +290,8 @@ impl<D: Driver> Backend for SqlBackend<D> {
 
     async fn try_acquire(&self, key: &LockKey, req: &AcquireRequest) -> Result<Option<Grant>> {
         let name = self.inner.driver.name_of(key)?;
-        // Someone in this process holds or awaits the key: it is busy.
+        // Someone in this process awaits the key: it is busy. (A holder here has left the
+        // line; the server then answers busy.)
         let Some(turn) = self.inner.queue.try_turn(key.as_str()) else {
             return Ok(None);
         };

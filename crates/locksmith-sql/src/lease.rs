@@ -1,24 +1,21 @@
-//! The lease of a held SQL advisory lock: it pins the session the lock lives in, and the
-//! key's local turn.
+//! The lease of a held SQL advisory lock: it pins the session the lock lives in.
 
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use locksmith_core::{Lease, LossReason, QueueTurn, Result};
+use locksmith_core::{Lease, LossReason, Result};
 
 use crate::driver::Driver;
 use crate::engine::Inner;
 use crate::session::Session;
-use crate::wait::KeyState;
 
-/// What a lease holds until it ends.
+/// What a lease holds until it ends: the session the lock lives in. (The key's local turn
+/// passed to the next local waiter at the grant, so that its server-side wait is already
+/// queued behind this holder when it releases.)
 struct Held<D: Driver> {
     session: Arc<Session<D>>,
-    /// This process's turn on the key; dropped after the server lock is released, so the
-    /// next local waiter finds the lock free.
-    turn: QueueTurn<KeyState<D>>,
 }
 
 /// A held advisory lock. Released by [`Lease::release`], by dropping it, or by the session's
@@ -47,7 +44,6 @@ impl<D: Driver> SqlLease<D> {
         key: &str,
         name: D::Name,
         session: Arc<Session<D>>,
-        turn: QueueTurn<KeyState<D>>,
     ) -> Self {
         Self {
             inner,
@@ -55,7 +51,6 @@ impl<D: Driver> SqlLease<D> {
             name,
             held: Mutex::new(Some(Held {
                 session: Arc::clone(&session),
-                turn,
             })),
             session,
         }
@@ -75,13 +70,11 @@ impl<D: Driver> SqlLease<D> {
             .is_some()
     }
 
-    /// The session is dead or unanswering: close it (so the server surely releases the lock)
-    /// and let the next local waiter in.
+    /// The session is dead or unanswering: close it (so the server surely releases the lock).
     fn fail(&self, why: String) -> LossReason {
         match self.take() {
-            Some(Held { session, turn }) => {
+            Some(Held { session }) => {
                 drop(session);
-                drop(turn);
                 LossReason::SessionEnded(why)
             }
             None => LossReason::Released,
@@ -133,8 +126,9 @@ impl<D: Driver> Lease for SqlLease<D> {
         Ok(self.is_held())
     }
 
-    /// Unlocks on the pinned session, returns the session to the idle pool, and lets the
-    /// next local waiter in. `Ok(true)` when the server confirmed this session held the lock.
+    /// Unlocks on the pinned session and returns the session to the idle pool; the server
+    /// then grants the lock to the first session in its queue (the next local waiter's, if
+    /// it queued first). `Ok(true)` when the server confirmed this session held the lock.
     ///
     /// # Errors
     /// When the server does not answer; the session is then closed, which releases the lock.
@@ -142,12 +136,10 @@ impl<D: Driver> Lease for SqlLease<D> {
     /// # Cancel safety
     /// Cancel-safe: a dropped release closes the session, which releases the lock.
     async fn release(&self) -> Result<bool> {
-        let Some(Held { session, turn }) = self.take() else {
+        let Some(Held { session }) = self.take() else {
             return Ok(false);
         };
-        let r = unlock(&self.inner, &self.key, &self.name, session).await;
-        drop(turn);
-        r
+        unlock(&self.inner, &self.key, &self.name, session).await
     }
 
     /// Resolves when the pinned session ends (the driver sees it close, or a ping every
@@ -187,11 +179,9 @@ impl<D: Driver> Drop for SqlLease<D> {
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             let (inner, key, name) = (Arc::clone(&self.inner), self.key.clone(), self.name.clone());
             rt.spawn(async move {
-                let Held { session, turn } = held;
-                if let Err(e) = unlock(&inner, &key, &name, session).await {
+                if let Err(e) = unlock(&inner, &key, &name, held.session).await {
                     tracing::debug!(error = %e, "unlock on drop failed; the session was closed");
                 }
-                drop(turn);
             });
         }
     }

@@ -10,8 +10,10 @@
 //!   [`KeyedQueue`](locksmith_core::KeyedQueue), first come first served; only the head of a
 //!   key's line makes one attempt and then one blocking server call on a connection of its
 //!   own. A head that gives up hands that call to the next waiter; when none is left the call
-//!   is cancelled on the server and its connection closed. A release lets the next local
-//!   waiter in only after the server has released the lock, so hand-over is one round trip.
+//!   is cancelled on the server and its connection closed. A granted head leaves the line at
+//!   once, so the next local waiter's server call is queued behind the holder before it
+//!   releases: hand-over happens in the server, within the release's round trip, as between
+//!   sessions blocked in the server's own queue.
 //! - **Pinned sessions.** A held lock keeps its connection until released; released
 //!   connections go to a small idle pool ([`Settings::pool_idle`]). A process with `h` held
 //!   locks and `w` keys being waited for uses at most `h + w + pool_idle` connections.

@@ -1,5 +1,6 @@
 //! [`MySqlDriver`]: MySQL/MariaDB named locks for the shared SQL engine.
 
+use std::sync::{MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -9,6 +10,7 @@ use mysql_async::prelude::Queryable;
 use tokio::sync::Mutex;
 
 use crate::hangup::{HangUp, Mark};
+use crate::mariadb;
 use crate::name::lock_name;
 
 const TRY_LOCK: &str = include_str!("../sql/try_lock.sql");
@@ -28,24 +30,43 @@ pub struct MySqlDriver {
     /// Every connection (the KILL QUERY one too) is made with these, TLS included.
     opts: crate::tls::TlsOpts,
     masked: String,
+    /// How tokens are made on this server, learnt from `VERSION()` by the first `prepare`.
+    tokens: OnceLock<Tokens>,
+}
+
+/// Where fencing tokens come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Tokens {
+    /// MySQL (and MariaDB before 10.3): the InnoDB counter table, one row per name.
+    CounterTable,
+    /// MariaDB 10.3+: the sequence, with owner labels in a MEMORY table (see `mariadb.rs`).
+    Sequence,
 }
 
 /// One MySQL session.
 pub struct MyConn {
-    conn: Mutex<mysql_async::Conn>,
+    pub(crate) conn: Mutex<mysql_async::Conn>,
     id: u32,
     /// A watch on the session's socket that sees a hang-up at once, where one could be set.
     hangup: Option<HangUp>,
+    /// The owner label this connection recorded on MariaDB (`None`: none yet).
+    owner: std::sync::Mutex<Option<String>>,
+}
+
+impl MyConn {
+    pub(crate) fn owner(&self) -> MutexGuard<'_, Option<String>> {
+        self.owner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 /// Server errors meaning "you may not create this table".
-fn is_denied(e: &mysql_async::Error) -> bool {
+pub(crate) fn is_denied(e: &mysql_async::Error) -> bool {
     // 1142 command denied, 1044 access denied to database, 1290 read-only.
     matches!(e, mysql_async::Error::Server(s) if matches!(s.code, 1142 | 1044 | 1290))
 }
 
 impl MySqlDriver {
-    fn err(&self, name: Option<&str>, what: &str, e: mysql_async::Error) -> Error {
+    pub(crate) fn err(&self, name: Option<&str>, what: &str, e: mysql_async::Error) -> Error {
         let detail = match &e {
             mysql_async::Error::Server(s) => format!("{what}: {} (error {})", s.message, s.code),
             other => format!("{what}: {other}"),
@@ -64,6 +85,7 @@ impl Driver for MySqlDriver {
         let driver = Self {
             opts: p.opts,
             masked: p.masked,
+            tokens: OnceLock::new(),
         };
         Ok((driver, p.settings))
     }
@@ -105,12 +127,17 @@ impl Driver for MySqlDriver {
             id: conn.id(),
             conn: Mutex::new(conn),
             hangup: mark.watch(),
+            owner: std::sync::Mutex::new(None),
         })
     }
 
     async fn warm_up(&self, conn: &MyConn) -> Result<()> {
         let mut c = conn.conn.lock().await;
-        for sql in [TRY_LOCK, LOCK_WAIT, UNLOCK] {
+        let (try_lock, lock_wait) = match self.tokens() {
+            Tokens::CounterTable => (TRY_LOCK, LOCK_WAIT),
+            Tokens::Sequence => (mariadb::TRY_LOCK, mariadb::LOCK_WAIT),
+        };
+        for sql in [try_lock, lock_wait, UNLOCK] {
             // Prepared statements stay in the connection's statement cache.
             c.prep(sql)
                 .await
@@ -121,18 +148,24 @@ impl Driver for MySqlDriver {
 
     async fn prepare(&self, conn: &MyConn) -> Result<()> {
         let mut c = conn.conn.lock().await;
+        let version: Option<String> = c
+            .query_first("SELECT VERSION()")
+            .await
+            .map_err(|e| self.err(None, "asking the server's version", e))?;
+        let tokens = match version {
+            Some(v) if mariadb::has_sequences(&v) => Tokens::Sequence,
+            _ => Tokens::CounterTable,
+        };
+        let _ = self.tokens.set(tokens);
+        if tokens == Tokens::Sequence {
+            return mariadb::prepare(self, &mut c).await;
+        }
         let row: Option<(Option<String>, u64)> = c
             .query_first(COUNTER_EXISTS)
             .await
             .map_err(|e| self.err(None, "looking for the fencing counter", e))?;
         match row {
-            Some((None, _)) | None => Err(Error::backend(
-                &self.masked,
-                None,
-                "no database selected: name one in the URL (mysql://USER@HOST/DATABASE); the \
-                 fencing counter table lives there",
-                None,
-            )),
+            Some((None, _)) | None => Err(self.no_database()),
             Some((Some(_), n)) if n > 0 => Ok(()),
             Some((Some(db), _)) => match c.query_drop(CREATE_COUNTER).await {
                 Ok(()) => Ok(()),
@@ -158,6 +191,9 @@ impl Driver for MySqlDriver {
     }
 
     async fn try_lock(&self, conn: &MyConn, name: &String, owner: &str) -> Result<Option<u64>> {
+        if self.tokens() == Tokens::Sequence {
+            return mariadb::try_lock(self, conn, name, owner).await;
+        }
         let mut c = conn.conn.lock().await;
         c.exec_drop(TRY_LOCK, (name, owner, name))
             .await
@@ -172,6 +208,18 @@ impl Driver for MySqlDriver {
         let mut c = conn.conn.lock().await;
         loop {
             let started = Instant::now();
+            if self.tokens() == Tokens::Sequence {
+                let granted =
+                    mariadb::lock_wait_once(self, conn, &mut c, name, owner, WAIT_CHUNK_SECS)
+                        .await?;
+                if let Some(t) = granted {
+                    return Ok(t);
+                }
+                if started.elapsed() < Duration::from_secs(u64::from(WAIT_CHUNK_SECS) / 2) {
+                    return Err(mariadb::ended_early(self, name));
+                }
+                continue;
+            }
             c.exec_drop(LOCK_WAIT, (name, owner, name, WAIT_CHUNK_SECS))
                 .await
                 .map_err(|e| self.err(Some(name), "waiting for the lock failed", e))?;
@@ -180,13 +228,7 @@ impl Driver for MySqlDriver {
             }
             // Not granted: the chunk timed out (wait again), or GET_LOCK returned NULL early.
             if started.elapsed() < Duration::from_secs(u64::from(WAIT_CHUNK_SECS) / 2) {
-                return Err(Error::backend(
-                    &self.masked,
-                    Some(name),
-                    "GET_LOCK returned without the lock (the wait was killed or failed on the \
-                     server)",
-                    None,
-                ));
+                return Err(mariadb::ended_early(self, name));
             }
         }
     }
@@ -201,6 +243,9 @@ impl Driver for MySqlDriver {
     }
 
     async fn holder(&self, conn: &MyConn, name: &String) -> Result<Option<HolderInfo>> {
+        if self.tokens() == Tokens::Sequence {
+            return mariadb::holder(self, conn, name).await;
+        }
         let mut c = conn.conn.lock().await;
         let row: Option<(Option<u64>, Option<String>, Option<u64>)> = c
             .exec_first(HOLDER, (name, name))
@@ -278,6 +323,26 @@ fn token(c: &mysql_async::Conn) -> Option<u64> {
 }
 
 impl MySqlDriver {
+    /// The token scheme learnt by `prepare` (which the engine runs before any lock).
+    fn tokens(&self) -> Tokens {
+        self.tokens.get().copied().unwrap_or(Tokens::CounterTable)
+    }
+
+    /// The URL with the password masked.
+    pub(crate) fn display(&self) -> &str {
+        &self.masked
+    }
+
+    pub(crate) fn no_database(&self) -> Error {
+        Error::backend(
+            &self.masked,
+            None,
+            "no database selected: name one in the URL (mysql://USER@HOST/DATABASE); the \
+             fencing counter lives there",
+            None,
+        )
+    }
+
     fn no_token(&self, name: &str) -> Error {
         Error::backend(
             &self.masked,

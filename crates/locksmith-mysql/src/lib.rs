@@ -2,7 +2,7 @@
 //!
 //! The `mysql://` backend of [locksmith](https://example.invalid/locksmith) for MySQL 5.7+/8
 //! and MariaDB 10.x: named locks (`GET_LOCK`, `RELEASE_LOCK`, `IS_USED_LOCK`), with fencing
-//! tokens from a counter table.
+//! tokens from a sequence (MariaDB 10.3+) or a counter table (MySQL).
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -31,7 +31,7 @@
 //! | `health_check` | `2s` | how often a held lock's connection is pinged |
 //! | `pool_idle` | `8` | idle connections kept for reuse |
 //!
-//! The database is required: the counter table lives there. Without a password in the URL,
+//! The database is required: the fencing counter lives there. Without a password in the URL,
 //! `MYSQL_PWD` is used; without a user, `USER`, then `root`.
 //!
 //! ## TLS
@@ -77,29 +77,54 @@
 //! passes them as given, and the server decides. MariaDB 10.11 compares lock names byte for
 //! byte (`Jobs` and `jobs`, or `café` in NFC and NFD, are different locks); MySQL may compare
 //! them case-insensitively. Normalise keys yourself if your callers may spell them
-//! differently. Hashed names are byte-exact on every server. Fencing counters are shared by
-//! names that differ only in case or trailing spaces (see below), so tokens increase across
-//! holders on either kind of server.
+//! differently. Hashed names are byte-exact on every server. Tokens increase across holders
+//! of names that differ only in case or trailing spaces too, on either kind of server (one
+//! sequence for all names on MariaDB; on MySQL, counter rows compared case-insensitively).
 //!
 //! ## On the server
 //! - Each held lock lives on a connection **pinned** to the lease until release; a crashed
 //!   holder's lock is freed when the server sees its connection close.
-//! - **Fencing tokens** come from the table `locksmith_fencing` in the URL's database,
-//!   created on first use with [`CREATE_COUNTER`]: one row per name (compared with
-//!   `utf8mb4_unicode_ci`, so case variants share a row), holding the last token, the
-//!   holder's owner label and connection id. A user that may not create it gets an error
-//!   giving the SQL to run once. An attempt, and a blocking wait too, is **one statement**:
-//!   `INSERT … SELECT … WHERE GET_LOCK(name, timeout) = 1 ON DUPLICATE KEY UPDATE token =
-//!   LAST_INSERT_ID(token + 1) …` writes a row only when the lock was granted, and the token
-//!   returns in the reply's last-insert-id; a release is one `RELEASE_LOCK`. InnoDB commits
-//!   each upsert before the lock is used, so tokens are unique and strictly increasing across
-//!   successive holders of a name. Rows are never deleted. With `binlog_format=STATEMENT`
-//!   the server logs the attempt as unsafe for replication: use `MIXED` or `ROW`.
+//! - **Fencing tokens on MariaDB 10.3+** (detected once per backend from `VERSION()`) come
+//!   from the sequence `locksmith_fencing_seq` in the URL's database, created on first use
+//!   with [`CREATE_COUNTER_MARIADB`] (`CACHE 1000`). An attempt, and a blocking wait too, is
+//!   **one statement that writes no table**: `SELECT CASE WHEN GET_LOCK(name, timeout) = 1
+//!   THEN NEXTVAL(locksmith_fencing_seq) END`, so a grant costs no commit; a release is one
+//!   `RELEASE_LOCK`. The server keeps the cached block in memory, shared by all sessions, so
+//!   tokens are unique and strictly increasing across all holders of all names — one global
+//!   order, which is all fencing needs (a resource compares the tokens of its own key). A
+//!   server crash skips the rest of the cached block; it never hands a value out again (the
+//!   block is reserved in the sequence's InnoDB table before it is used, so this holds as far
+//!   as the server's InnoDB writes survive: `innodb_flush_log_at_trx_commit=1` for an
+//!   operating-system crash). **Upgrading** from a version that counted per name in
+//!   `locksmith_fencing`: the sequence is created starting above that table's largest token,
+//!   so no name's tokens go backwards; stop the earlier version's clients of a database
+//!   before starting this one there (they keep counting per name in the old table, below
+//!   the sequence).
+//! - **Fencing tokens on MySQL** (and MariaDB before 10.3) come from the table
+//!   `locksmith_fencing` in the URL's database, created on first use with
+//!   [`CREATE_COUNTER`]: one row per name (compared with `utf8mb4_unicode_ci`, so case
+//!   variants share a row), holding the last token, the holder's owner label and connection
+//!   id. An attempt, and a blocking wait too, is **one statement**: `INSERT … SELECT … WHERE
+//!   GET_LOCK(name, timeout) = 1 ON DUPLICATE KEY UPDATE token = LAST_INSERT_ID(token + 1) …`
+//!   writes a row only when the lock was granted, and the token returns in the reply's
+//!   last-insert-id; a release is one `RELEASE_LOCK`. InnoDB commits each upsert before the
+//!   lock is used, so tokens are unique and strictly increasing across successive holders of
+//!   a name. Rows are never deleted.
+//! - A user that may not create the sequence or table gets an error giving the SQL to run
+//!   once. With `binlog_format=STATEMENT` the server logs an attempt as unsafe for
+//!   replication: use `MIXED` or `ROW`.
 //!
 //! ## Holder
 //! [`holder`](locksmith_core::Backend::holder) asks `IS_USED_LOCK` for the holder's
-//! connection and shows the owner label and token the grant recorded; a lock held by another
-//! client shows as `connection N`.
+//! connection and shows the owner label that connection recorded (and, on MySQL, the token of
+//! the grant); a lock held by another client shows as `connection N`. On MariaDB the labels
+//! live in `locksmith_owners`, an `ENGINE=MEMORY` table (emptied by a server restart, like
+//! the locks themselves) with one row per connection, written before the connection's first
+//! attempt and again only when its owner label changes — never per grant, and never in the
+//! blocking wait's statement (a MEMORY table is locked whole for a statement's duration).
+//! A new connection first deletes the rows of its account's connections that are gone (an
+//! account sees all of its own connections in the process list), so the table stays as
+//! small as the set of live connections.
 //!
 //! ## Waiting, fairness and connections
 //! Local waiters on a key line up first come, first served, and only the first in line waits
@@ -128,6 +153,7 @@
 
 mod driver;
 mod hangup;
+mod mariadb;
 mod name;
 mod tls;
 mod url;
@@ -138,6 +164,7 @@ use locksmith_core::{Backend, Capabilities, Result};
 pub use locksmith_sql::SqlBackend;
 
 pub use driver::{CREATE_COUNTER, MySqlDriver};
+pub use mariadb::CREATE_COUNTER_MARIADB;
 pub use name::{HASH_PREFIX, MAX_VERBATIM_CHARS, lock_name};
 
 /// The documented name test vectors (key, `GET_LOCK` name).

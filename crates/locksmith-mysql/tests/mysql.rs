@@ -269,12 +269,16 @@ async fn user_without_create_gets_the_sql_to_run() {
     let msg = err.to_string();
     assert!(
         msg.contains("may not create")
-            && msg.contains("CREATE TABLE IF NOT EXISTS locksmith_fencing"),
+            && msg.contains("CREATE SEQUENCE IF NOT EXISTS locksmith_fencing_seq START WITH 1 ")
+            && msg.contains("CREATE TABLE IF NOT EXISTS locksmith_owners"),
         "{msg}"
     );
     sql(
         db,
-        &format!("USE nocreate; {}", locksmith_mysql::CREATE_COUNTER),
+        &format!(
+            "USE nocreate; {}",
+            locksmith_mysql::CREATE_COUNTER_MARIADB.replace("{start}", "1")
+        ),
     );
     let g = locker(&url).acquire("k", &opts()).await.unwrap();
     assert!(g.fencing_token().get() >= 1);

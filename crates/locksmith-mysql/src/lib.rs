@@ -131,7 +131,9 @@
 //! on the server, with one blocking `GET_LOCK` on a connection of its own (see
 //! `locksmith-sql`); a wait nobody in the process wants any more is ended with `KILL QUERY`.
 //! So 2,000 waiters on one key in one process cost two connections, not 2,000. The server
-//! grants a released name to its waiters in arrival order.
+//! grants a released name to its waiters in arrival order. A granted waiter leaves the line
+//! at once, so the next one's `GET_LOCK` is already queued in the server while the lock is
+//! held, and a release hands the lock over inside the server.
 //!
 //! ## Loss
 //! The pinned connection's TCP socket is watched: when the server or the network closes or

@@ -116,7 +116,9 @@
 //! on the server with one blocking `pg_advisory_lock` on a connection of its own (see
 //! `locksmith-sql`); PostgreSQL grants a released lock to its waiters in arrival order. So
 //! 2,000 waiters on one key in one process cost two connections (holder and one waiter),
-//! not 2,000, and waiters are served FIFO. Hand-over on release takes one round trip.
+//! not 2,000, and waiters are served FIFO. A granted waiter leaves the line at once, so the
+//! next one's `pg_advisory_lock` is already queued in the server while the lock is held,
+//! and a release hands the lock over inside the server, as between psql sessions.
 //!
 //! ## Loss
 //! The lease watches its connection: the driver reports a closed connection at once

@@ -151,7 +151,10 @@
 //! - Proxies that multiplex sessions (ProxySQL with multiplexing, some cloud proxies) break
 //!   named locks, which belong to one server session.
 //! - In a Galera / group-replication cluster, `GET_LOCK` is local to one node.
-//! - No TLS in this build (see URL).
+//! - `ssl-mode=PREFERRED` (the default, as in the mysql client) never checks the server's
+//!   certificate and goes on in plain text when the server has no TLS; `VERIFY_CA` checks the
+//!   host name too in this build (see URL). Use `VERIFY_IDENTITY` where the network is not
+//!   trusted.
 
 mod driver;
 mod hangup;

@@ -132,7 +132,9 @@
 //!   server sessions: the unlock may go to a session that does not hold the lock, and a lock
 //!   may outlive its client. Connect to PostgreSQL directly or through session pooling.
 //! - A hot standby refuses the fencing sequence's `nextval`: use the primary.
-//! - No TLS in this build (see URL).
+//! - `sslmode=prefer` (the default, as in libpq) never checks the server's certificate and
+//!   goes on in plain text when the server offers no TLS: use `verify-full` where the network
+//!   is not trusted.
 
 mod driver;
 mod key;

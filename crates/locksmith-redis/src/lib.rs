@@ -223,6 +223,7 @@ mod native;
 mod redlock;
 mod scripts;
 mod url;
+mod wait;
 mod waker;
 
 pub use backend::{RedisBackend, capabilities, fair_capabilities};

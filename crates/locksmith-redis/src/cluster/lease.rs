@@ -1,0 +1,156 @@
+//! A lock held on a Redis Cluster: the key's names, this grant's value prefix, and the master
+//! that serves the key's slot (followed when the slot moves, fail closed when it restarted).
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use locksmith_core::{Error, Lease, LossReason, Result};
+use redis::cluster_async::ClusterConnection;
+
+use crate::cluster::conn::{Cluster, Identity};
+use crate::layout::Names;
+use crate::scripts::{RELEASE, RENEW};
+
+pub(crate) struct ClusterLease {
+    pub(crate) cluster: Arc<Cluster>,
+    pub(crate) names: Names,
+    pub(crate) owner_prefix: String,
+    /// The master serving the key's slot as last seen by this lease (`None` until a node that
+    /// serves the slot answered).
+    pub(crate) master: Mutex<Option<Identity>>,
+}
+
+impl std::fmt::Debug for ClusterLease {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The value holds the secret: never print it.
+        f.debug_struct("ClusterLease")
+            .field("cluster", &self.cluster.url)
+            .field("key", &self.names.lock)
+            .finish()
+    }
+}
+
+fn reset_reason(url: &str, granted: &Identity, now: &Identity) -> String {
+    format!(
+        "Redis Cluster master {} of {url} restarted (run_id {} is now {}); its keys may have \
+         been lost, so another client may hold the lock",
+        granted.node_id, granted.run_id, now.run_id
+    )
+}
+
+impl ClusterLease {
+    /// Compares the master serving the key's slot now with the one that granted (or last
+    /// renewed): the same node in a new process is a restart (`Err` with the reason); another
+    /// node means the slot moved (resharding, failover), and the lease follows it.
+    /// `None` (the node that answered does not serve the slot) decides nothing.
+    fn follow(&self, now: Option<&Identity>) -> std::result::Result<(), String> {
+        let Some(now) = now else { return Ok(()) };
+        let mut master = self.master.lock().expect("lease");
+        match &*master {
+            Some(m) if m.restarted_as(now) => Err(reset_reason(&self.cluster.url, m, now)),
+            Some(m) if m.node_id == now.node_id => Ok(()),
+            _ => {
+                *master = Some(now.clone());
+                Ok(())
+            }
+        }
+    }
+
+    /// Runs the release script (compare-and-delete + PUBLISH) without looking at the master.
+    pub(crate) async fn release_script(&self) -> Result<bool> {
+        let mut conn = self.cluster.conn().await?;
+        self.release_on(&mut conn).await
+    }
+
+    async fn release_on(&self, conn: &mut ClusterConnection) -> Result<bool> {
+        let done: i64 = RELEASE
+            .key(&self.names.lock)
+            .arg(&self.owner_prefix)
+            .arg(&self.names.channel)
+            .invoke_async(conn)
+            .await
+            .map_err(|e| self.cluster.error(Some(&self.names.lock), e))?;
+        Ok(done == 1)
+    }
+}
+
+#[async_trait]
+impl Lease for ClusterLease {
+    async fn renew(&self, ttl: Duration) -> Result<bool> {
+        let mut conn = self.cluster.conn().await?;
+        let mut ask = conn.clone();
+        let mut renew = RENEW.key(&self.names.lock);
+        renew
+            .arg(&self.owner_prefix)
+            .arg(ttl.as_millis().max(1) as u64);
+        // Both go to the slot's master at once: one round trip. A restarted master may refuse
+        // scripts for a while (CLUSTERDOWN, retried by the client), so its identity decides
+        // without waiting for the script.
+        let ask = self.cluster.identity(&mut ask, &self.names.lock);
+        let script = renew.invoke_async::<i64>(&mut conn);
+        tokio::pin!(ask, script);
+        let mut done = None;
+        let master = loop {
+            tokio::select! {
+                m = &mut ask => break m,
+                d = &mut script, if done.is_none() => done = Some(d),
+            }
+        };
+        if let Err(reason) = self.follow(master?.as_ref()) {
+            // Fail closed: `session_lost` reports BackendReset.
+            return Err(Error::backend(
+                &self.cluster.url,
+                Some(&self.names.lock),
+                reason,
+                None,
+            ));
+        }
+        let done = match done {
+            Some(d) => d,
+            None => script.await,
+        };
+        let done = done.map_err(|e| self.cluster.error(Some(&self.names.lock), e))?;
+        Ok(done == 1)
+    }
+
+    async fn release(&self) -> Result<bool> {
+        let mut conn = self.cluster.conn().await?;
+        let mut ask = conn.clone();
+        // The release deletes only this grant's value, so it may run before the master is
+        // known; a restarted master still reports `false` (fail closed, as on one primary).
+        let (master, done) = tokio::join!(
+            self.cluster.identity(&mut ask, &self.names.lock),
+            self.release_on(&mut conn)
+        );
+        if self.follow(master?.as_ref()).is_err() {
+            return Ok(false);
+        }
+        done
+    }
+
+    async fn session_lost(&self) -> LossReason {
+        let mut rx = self.cluster.run_ids();
+        let restarted = |seen: &std::collections::HashMap<Arc<str>, Arc<str>>| {
+            let master = self.master.lock().expect("lease");
+            let master = master.as_ref()?;
+            seen.get(&master.node_id).and_then(|run_id| {
+                let now = Identity {
+                    node_id: Arc::clone(&master.node_id),
+                    run_id: Arc::clone(run_id),
+                };
+                master
+                    .restarted_as(&now)
+                    .then(|| reset_reason(&self.cluster.url, master, &now))
+            })
+        };
+        let reason = rx
+            .wait_for(|seen| restarted(seen).is_some())
+            .await
+            .map(|seen| restarted(&seen));
+        match reason {
+            Ok(Some(reason)) => LossReason::BackendReset(reason),
+            _ => std::future::pending().await,
+        }
+    }
+}

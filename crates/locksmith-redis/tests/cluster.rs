@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use locksmith_core::{Error, LockKey, LockOptions, Locker, LossReason, WaitPolicy};
 use locksmith_redis::{FOREIGN_OWNER, RedisClusterBackend};
-use locksmith_testkit::servers::redis_cluster::{RedisCluster, shared};
+use locksmith_testkit::servers::redis_cluster::{RedisCluster, Security, shared};
 use redis::AsyncCommands;
 use redis::cluster_async::ClusterConnection;
 
@@ -328,4 +328,51 @@ async fn bad_urls_and_a_down_cluster_fail_clearly() {
     assert!(!msg.contains("hunter2") && msg.contains(":***@"), "{msg}");
     let err = RedisClusterBackend::from_url("redis+cluster://127.0.0.1:1/2").unwrap_err();
     assert!(err.to_string().contains("only database 0"), "{err}");
+}
+
+#[tokio::test]
+async fn password_and_tls_seeds_and_subscription_use_the_url_settings() {
+    let security = Security {
+        password: Some("s3cret".into()),
+        tls: true,
+    };
+    let (cluster, ca) = RedisCluster::start_secured(3, &[], &security);
+    let ca = ca.expect("a TLS cluster has a CA").display().to_string();
+    let hosts = cluster.url("x").trim_start_matches("x://").to_owned();
+    let url = format!("rediss+cluster://:s3cret@{hosts}?tls_ca={ca}");
+    let (holder, waiter) = (locker(&url), locker(&url));
+    let key = unique("secured");
+    let long = opts().ttl(Duration::from_secs(300));
+    let g = holder.acquire(&key, &long).await.unwrap();
+    let task = {
+        let key = key.clone();
+        tokio::spawn(async move { waiter.acquire(&key, &opts()).await })
+    };
+    // Released while the waiter waits (or before it subscribed: it tries again after).
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(g.release().await.unwrap());
+    let next = tokio::time::timeout(PATIENCE, task)
+        .await
+        .expect("woken over the TLS subscription, long before the 300 s TTL")
+        .unwrap()
+        .unwrap();
+    assert!(next.release().await.unwrap());
+
+    let wrong = format!("rediss+cluster://:wrong@{hosts}?tls_ca={ca}&connect_timeout=2s");
+    let msg = locker(&wrong)
+        .try_acquire("k", &opts())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("credentials") && !msg.contains("wrong@"),
+        "{msg}"
+    );
+    let plain = format!("redis+cluster://:s3cret@{hosts}?connect_timeout=2s&command_timeout=1s");
+    let msg = locker(&plain)
+        .try_acquire("k", &opts())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(!msg.contains("s3cret"), "{msg}");
 }

@@ -35,6 +35,19 @@ impl ClusterNode {
 pub struct RedisCluster {
     nodes: Vec<ClusterNode>,
     extra: Vec<String>,
+    /// What `redis-cli` needs to talk to the nodes (password, TLS).
+    cli_extra: Vec<String>,
+    /// TLS material shared by every node (one certificate for 127.0.0.1).
+    _certs: Option<tempfile::TempDir>,
+}
+
+/// How a [`RedisCluster`] is protected.
+#[derive(Debug, Default, Clone)]
+pub struct Security {
+    /// `requirepass` (and `masterauth`) on every node.
+    pub password: Option<String>,
+    /// TLS only, on clients and on the cluster bus.
+    pub tls: bool,
 }
 
 /// A free port P on 127.0.0.1 whose cluster bus port P + 10000 is free too.
@@ -68,14 +81,26 @@ fn node_args(extra: &[String]) -> Vec<String> {
 }
 
 fn spawn_node(port: u16, dir: &Path, extra: &[String]) -> ServerProcess {
-    super::redis::spawn(port, dir.to_path_buf(), &node_args(extra))
+    let mut args = node_args(extra);
+    // The bus port is named: with TLS the client port is `--tls-port` and `--port` is 0.
+    args.extend(["--cluster-port".to_owned(), (port + 10_000).to_string()]);
+    if args.iter().any(|a| a == "--tls-cluster") {
+        args.extend(["--port".to_owned(), "0".to_owned()]);
+        args.extend(["--tls-port".to_owned(), port.to_string()]);
+    }
+    super::redis::spawn(port, dir.to_path_buf(), &args)
 }
 
 /// Runs `redis-cli -p PORT ARGS…` and returns its output; panics naming the command on failure.
 pub fn cli(port: u16, args: &[&str]) -> String {
+    cli_with(port, &[], args)
+}
+
+fn cli_with(port: u16, extra: &[String], args: &[&str]) -> String {
     let bin = require_binary("redis-cli", "redis-tools");
     let out = Command::new(bin)
         .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+        .args(extra)
         .args(args)
         .output()
         .expect("run redis-cli");
@@ -92,8 +117,45 @@ impl RedisCluster {
     /// `redis-server` arguments for every node (e.g. `--cluster-require-full-coverage no`).
     /// Returns once every node reports `cluster_state:ok`.
     pub fn start(masters: usize, extra: &[&str]) -> Self {
+        Self::start_secured(masters, extra, &Security::default()).0
+    }
+
+    /// As [`RedisCluster::start`], with a password and/or TLS on every node. Returns the
+    /// cluster and, with TLS, the CA's PEM file (`rediss+cluster://…?tls_ca=CA`).
+    pub fn start_secured(
+        masters: usize,
+        extra: &[&str],
+        security: &Security,
+    ) -> (Self, Option<std::path::PathBuf>) {
         assert!(masters >= 3, "Redis Cluster needs at least 3 masters");
-        let extra: Vec<String> = extra.iter().map(|s| (*s).to_owned()).collect();
+        let mut extra: Vec<String> = extra.iter().map(|s| (*s).to_owned()).collect();
+        let mut cli_extra = Vec::new();
+        if let Some(pw) = &security.password {
+            extra.extend(["--requirepass", pw, "--masterauth", pw].map(str::to_owned));
+            cli_extra.extend(["-a", pw, "--no-auth-warning"].map(str::to_owned));
+        }
+        let certs_dir = security
+            .tls
+            .then(|| temp_dir("locksmith-redis-cluster-tls-"));
+        let mut ca = None;
+        if let Some(dir) = &certs_dir {
+            let certs = super::tls::make_server_certs(dir.path());
+            let path = |p: &std::path::PathBuf| p.to_string_lossy().into_owned();
+            extra.extend([
+                "--tls-cluster".to_owned(),
+                "yes".to_owned(),
+                "--tls-cert-file".to_owned(),
+                path(&certs.cert),
+                "--tls-key-file".to_owned(),
+                path(&certs.key),
+                "--tls-ca-cert-file".to_owned(),
+                path(&certs.ca),
+                "--tls-auth-clients".to_owned(),
+                "no".to_owned(),
+            ]);
+            cli_extra.extend(["--tls".to_owned(), "--cacert".to_owned(), path(&certs.ca)]);
+            ca = Some(certs.ca);
+        }
         let nodes: Vec<ClusterNode> = (0..masters)
             .map(|_| {
                 let dir = temp_dir("locksmith-redis-cluster-");
@@ -106,10 +168,20 @@ impl RedisCluster {
         args.extend(nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)));
         args.extend(["--cluster-replicas", "0", "--cluster-yes"].map(str::to_owned));
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        cli(nodes[0].port, &args);
-        let cluster = Self { nodes, extra };
+        cli_with(nodes[0].port, &cli_extra, &args);
+        let cluster = Self {
+            nodes,
+            extra,
+            cli_extra,
+            _certs: certs_dir,
+        };
         cluster.wait_ok(Duration::from_secs(30));
-        cluster
+        (cluster, ca)
+    }
+
+    /// Runs `redis-cli` against node `port` with this cluster's password and TLS settings.
+    pub fn cli(&self, port: u16, args: &[&str]) -> String {
+        cli_with(port, &self.cli_extra, args)
     }
 
     /// The nodes, in start order.
@@ -137,7 +209,7 @@ impl RedisCluster {
         let start = Instant::now();
         for n in &self.nodes {
             loop {
-                let info = cli(n.port, &["cluster", "info"]);
+                let info = self.cli(n.port, &["cluster", "info"]);
                 if info.lines().any(|l| l.trim() == "cluster_state:ok") {
                     break;
                 }
@@ -153,14 +225,14 @@ impl RedisCluster {
 
     /// The cluster node id of node `i`.
     pub fn node_id(&self, i: usize) -> String {
-        cli(self.nodes[i].port, &["cluster", "myid"])
+        self.cli(self.nodes[i].port, &["cluster", "myid"])
             .trim()
             .to_owned()
     }
 
     /// The index of the node that serves `slot`, as node `ask` sees it.
     pub fn owner_of_slot(&self, slot: u16, ask: usize) -> usize {
-        let nodes = cli(self.nodes[ask].port, &["cluster", "nodes"]);
+        let nodes = self.cli(self.nodes[ask].port, &["cluster", "nodes"]);
         for line in nodes.lines() {
             let fields: Vec<&str> = line.split_whitespace().collect();
             let Some(addr) = fields.get(1) else { continue };
@@ -184,7 +256,7 @@ impl RedisCluster {
 
     /// The slot of `key`, as node 0 computes it (`CLUSTER KEYSLOT`).
     pub fn keyslot(&self, key: &str) -> u16 {
-        cli(self.nodes[0].port, &["cluster", "keyslot", key])
+        self.cli(self.nodes[0].port, &["cluster", "keyslot", key])
             .trim()
             .parse()
             .expect("CLUSTER KEYSLOT answers a number")
@@ -195,11 +267,11 @@ impl RedisCluster {
     /// are answered with `ASK` redirections.
     pub fn begin_migration(&self, slot: u16, from: usize, to: usize) {
         let (s, from_id, to_id) = (slot.to_string(), self.node_id(from), self.node_id(to));
-        cli(
+        self.cli(
             self.nodes[to].port,
             &["cluster", "setslot", &s, "importing", &from_id],
         );
-        cli(
+        self.cli(
             self.nodes[from].port,
             &["cluster", "setslot", &s, "migrating", &to_id],
         );
@@ -208,7 +280,7 @@ impl RedisCluster {
     /// Moves every key of `slot` from node `from` to node `to` (`MIGRATE`).
     pub fn move_keys(&self, slot: u16, from: usize, to: usize) {
         let s = slot.to_string();
-        let keys = cli(
+        let keys = self.cli(
             self.nodes[from].port,
             &["--raw", "cluster", "getkeysinslot", &s, "100000"],
         );
@@ -227,14 +299,14 @@ impl RedisCluster {
             "KEYS",
         ];
         args.extend(keys);
-        cli(self.nodes[from].port, &args);
+        self.cli(self.nodes[from].port, &args);
     }
 
     /// Ends a migration: `slot` belongs to node `to`, told to every node.
     pub fn finish_migration(&self, slot: u16, to: usize) {
         let (s, to_id) = (slot.to_string(), self.node_id(to));
         for n in &self.nodes {
-            cli(n.port, &["cluster", "setslot", &s, "node", &to_id]);
+            self.cli(n.port, &["cluster", "setslot", &s, "node", &to_id]);
         }
     }
 

@@ -167,17 +167,24 @@
 //!   each script to the master of its keys' slot; every key a script touches shares that slot
 //!   (see the layout above), so no script is ever cross-slot. `MOVED` and `ASK` redirections
 //!   during a slot migration are followed (tested with a live `CLUSTER SETSLOT` migration: a
-//!   lock taken while its slot migrates, and a held lock whose key and counter move).
+//!   held lock whose key and counter move is renewed, seen and released through `ASK`, then
+//!   `MOVED`). Redis refuses a multi-key script whose keys are only partly moved
+//!   (`TRYAGAIN`): an acquire of a key that is not on the old master yet waits, retried by the
+//!   client within `command_timeout`, until its slot's migration ends; its lease counts from
+//!   the first send, as always.
 //! - **Waking.** Releases are announced with classic `PUBLISH`, which a cluster forwards to
 //!   subscribers on every node, so each backend keeps one subscription connection on one seed
-//!   (the first that answers, in URL order) for all keys, whichever master serves them.
+//!   (the first that answers, in URL order; when that node dies, waiters subscribe again on
+//!   the next) for all keys, whichever master serves them.
 //!   Sharded pub/sub (`SSUBSCRIBE`, Redis 7) would spare the cluster bus that fan-out, but needs
 //!   one subscription connection per master and re-subscribing when slots move; at lock
 //!   release rates the broadcast is cheap, so the one connection was kept. The timer at the
 //!   key's `PTTL` stays as the fallback.
 //! - **Restarts, per master.** With every grant and renewal, the master of the key's slot is
-//!   asked its cluster node id (`CLUSTER MYID`, kept across restarts in `nodes.conf`) and its
-//!   `run_id`, in the same round trip as the script. The same node id with a new `run_id` is a
+//!   asked its cluster node id (its own line of `CLUSTER NODES`, kept across restarts in
+//!   `nodes.conf`) and its `run_id`, in the same round trip as the script; an answer from a
+//!   node that does not serve the slot (the client sends requests for an unreachable node to
+//!   another one) decides nothing. The same node id with a new `run_id` is a
 //!   master that restarted, maybe empty: its leases fail closed as on one primary
 //!   ([`LossReason::BackendReset`](locksmith_core::LossReason)) — each at its next renewal (a
 //!   third of the TTL), and every lease of that master at once when any request of the same
@@ -190,6 +197,9 @@
 //!   holders resolve `lost()` at their deadline and nobody is granted its keys until it is
 //!   back (or failed over). Whether the rest of the cluster keeps serving depends on the
 //!   cluster's `cluster-require-full-coverage`.
+//! - Passwords, ACL users and TLS (`rediss+cluster://…?tls_ca=`) apply to every node the
+//!   client reaches, seeds or discovered (tested on a cluster with a password and TLS on
+//!   clients and the cluster bus).
 //! - No fair mode yet (`fair=` is refused with an error saying so).
 //!
 //! ## Redlock

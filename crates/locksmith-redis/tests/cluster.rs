@@ -376,3 +376,46 @@ async fn password_and_tls_seeds_and_subscription_use_the_url_settings() {
         .to_string();
     assert!(!msg.contains("s3cret"), "{msg}");
 }
+
+// The cluster is driven by blocking calls (redis-cli) while renewals must go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_subscription_moves_to_another_seed_when_its_node_dies() {
+    let mut cluster = RedisCluster::start(3, &["--cluster-require-full-coverage", "no"]);
+    let ports = cluster.ports();
+    let url = cluster.url("redis+cluster");
+    let key = key_on(&cluster, 1, "resubscribe");
+    let (holder, waiter) = (locker(&url), locker(&url));
+    let g = holder
+        .acquire(&key, &opts().ttl(Duration::from_secs(300)))
+        .await
+        .unwrap();
+    let (_, _, channel) = RedisClusterBackend::from_url(&url)
+        .unwrap()
+        .server_names(&LockKey::new(&key).unwrap());
+    let numsub = |port: u16| {
+        let out =
+            locksmith_testkit::servers::redis_cluster::cli(port, &["pubsub", "numsub", &channel]);
+        out.lines().nth(1).unwrap_or("0").trim().to_owned()
+    };
+    let task = {
+        let key = key.clone();
+        tokio::spawn(async move { waiter.acquire(&key, &opts()).await })
+    };
+    while numsub(ports[0]) != "1" {
+        assert!(!task.is_finished(), "the waiter ended early");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The first seed, where the waiter listens, dies: it subscribes on another seed.
+    cluster.kill(0);
+    while numsub(ports[1]) != "1" && numsub(ports[2]) != "1" {
+        assert!(!task.is_finished(), "the waiter ended early");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(g.release().await.unwrap());
+    let next = tokio::time::timeout(PATIENCE, task)
+        .await
+        .expect("woken by the release, long before the 300 s TTL")
+        .unwrap()
+        .unwrap();
+    assert!(next.release().await.unwrap());
+}

@@ -165,7 +165,9 @@
 //! scripts, tokens and waiting of `redis://`; what differs:
 //! - **Routing.** The client (the `redis` crate's cluster client) keeps the slot map and sends
 //!   each script to the master of its keys' slot; every key a script touches shares that slot
-//!   (see the layout above), so no script is ever cross-slot. `MOVED` and `ASK` redirections
+//!   (see the layout above), so no script is ever cross-slot. A master without the script
+//!   (restarted, or new) gets it by `EVAL` on the same route, never by a `SCRIPT LOAD` to
+//!   every master, which would wait on any master that is down. `MOVED` and `ASK` redirections
 //!   during a slot migration are followed (tested with a live `CLUSTER SETSLOT` migration: a
 //!   held lock whose key and counter move is renewed, seen and released through `ASK`, then
 //!   `MOVED`). Redis refuses a multi-key script whose keys are only partly moved

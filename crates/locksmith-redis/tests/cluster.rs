@@ -250,10 +250,10 @@ async fn locks_survive_a_slot_migration_with_ask_and_moved_redirections() {
 async fn a_master_restarted_empty_fails_its_holders_closed_and_no_others() {
     let mut cluster = RedisCluster::start(3, &["--cluster-require-full-coverage", "no"]);
     // A request to the restarting master may hang until command_timeout: renewals (every
-    // second here) must outlast one such request for the next to see the new run_id.
-    let url = format!("{}?command_timeout=500ms", cluster.url("redis+cluster"));
+    // two seconds here) must outlast one such request for the next to see the new run_id.
+    let url = format!("{}?command_timeout=1s", cluster.url("redis+cluster"));
     let locker = locker(&url);
-    let ttl = opts().ttl(Duration::from_secs(3));
+    let ttl = opts().ttl(Duration::from_secs(6));
     let keys: Vec<String> = (0..3).map(|n| key_on(&cluster, n, "restart")).collect();
     let mut guards = Vec::new();
     for k in &keys {
@@ -273,13 +273,13 @@ async fn a_master_restarted_empty_fails_its_holders_closed_and_no_others() {
     // The other masters' holders were not touched: each still releases its own lock.
     for g in guards {
         assert!(g.is_held());
-        assert!(g.release().await.unwrap());
+        match g.release().await {
+            Ok(released) => assert!(released),
+            Err(e) => panic!("release on an untouched master: {e}"),
+        }
     }
     // The counter was lost with the key; the next token still comes out larger (TIME seed).
-    // Another client (the first requests of this one may still time out while its
-    // connection to the restarted master is made again).
-    let other = self::locker(&cluster.url("redis+cluster"));
-    let next = match other.acquire(&keys[1], &opts()).await {
+    let next = match locker.acquire(&keys[1], &opts()).await {
         Ok(g) => g,
         Err(e) => panic!("after the restart: {e}"),
     };

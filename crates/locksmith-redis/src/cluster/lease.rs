@@ -9,8 +9,8 @@ use locksmith_core::{Error, Lease, LossReason, Result};
 use redis::cluster_async::ClusterConnection;
 
 use crate::cluster::conn::{Cluster, Identity};
+use crate::cluster::lua::Lua;
 use crate::layout::Names;
-use crate::scripts::{RELEASE, RENEW};
 
 pub(crate) struct ClusterLease {
     pub(crate) cluster: Arc<Cluster>,
@@ -64,11 +64,12 @@ impl ClusterLease {
     }
 
     async fn release_on(&self, conn: &mut ClusterConnection) -> Result<bool> {
-        let done: i64 = RELEASE
-            .key(&self.names.lock)
-            .arg(&self.owner_prefix)
-            .arg(&self.names.channel)
-            .invoke_async(conn)
+        let done: i64 = Lua::Release
+            .run(
+                conn,
+                &[&self.names.lock],
+                &[&self.owner_prefix, &self.names.channel],
+            )
             .await
             .map_err(|e| self.cluster.error(Some(&self.names.lock), e))?;
         Ok(done == 1)
@@ -80,15 +81,14 @@ impl Lease for ClusterLease {
     async fn renew(&self, ttl: Duration) -> Result<bool> {
         let mut conn = self.cluster.conn().await?;
         let mut ask = conn.clone();
-        let mut renew = RENEW.key(&self.names.lock);
-        renew
-            .arg(&self.owner_prefix)
-            .arg(ttl.as_millis().max(1) as u64);
+        let ttl_ms = ttl.as_millis().max(1).to_string();
         // Both go to the slot's master at once: one round trip. A restarted master may refuse
         // scripts for a while (CLUSTERDOWN, retried by the client), so its identity decides
         // without waiting for the script.
         let ask = self.cluster.identity(&mut ask, &self.names.lock);
-        let script = renew.invoke_async::<i64>(&mut conn);
+        let keys = [self.names.lock.as_str()];
+        let args = [self.owner_prefix.as_str(), ttl_ms.as_str()];
+        let script = Lua::Renew.run::<i64>(&mut conn, &keys, &args);
         tokio::pin!(ask, script);
         let mut done = None;
         let master = loop {

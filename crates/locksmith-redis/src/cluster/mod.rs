@@ -3,6 +3,7 @@
 
 mod conn;
 mod lease;
+mod lua;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -16,7 +17,6 @@ use redis::AsyncCommands;
 
 use crate::conn::Node;
 use crate::layout::{Names, ValueParts, hash_tag, holder_from_value};
-use crate::scripts::ACQUIRE;
 use crate::wait::Attempt;
 use crate::waker::Waker;
 use conn::Cluster;
@@ -108,15 +108,12 @@ impl Inner {
             names,
             prefix: Some(parts.owner_prefix()),
         };
-        let mut acquire = ACQUIRE.key(&names.lock);
-        acquire
-            .key(&names.fence)
-            .arg(&parts.head)
-            .arg(ttl_ms)
-            .arg(&parts.tail);
+        let ttl_arg = ttl_ms.to_string();
+        let keys = [names.lock.as_str(), names.fence.as_str()];
+        let args = [parts.head.as_str(), ttl_arg.as_str(), parts.tail.as_str()];
         let sent_at = Instant::now();
         let (reply, master) = tokio::join!(
-            acquire.invoke_async::<(i64, i64)>(&mut conn),
+            lua::Lua::Acquire.run::<(i64, i64)>(&mut conn, &keys, &args),
             self.cluster.identity(&mut ask, &names.lock)
         );
         let (granted, n) = reply.map_err(|e| self.cluster.error(Some(&names.lock), e))?;
@@ -251,10 +248,8 @@ impl Backend for RedisClusterBackend {
         if set.is_none() {
             return Err(crate::native::busy(&self.inner.url, &names.lock));
         }
-        let _: i64 = crate::native::COMPARE_AND_DELETE
-            .key(&names.lock)
-            .arg(&value)
-            .invoke_async(&mut conn)
+        let _: i64 = lua::Lua::CompareAndDelete
+            .run(&mut conn, &[&names.lock], &[&value])
             .await
             .map_err(|e| cluster.error(Some(&names.lock), e))?;
         Ok(Some(crate::native::NAME))

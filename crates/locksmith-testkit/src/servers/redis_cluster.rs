@@ -91,6 +91,25 @@ fn spawn_node(port: u16, dir: &Path, extra: &[String]) -> ServerProcess {
     super::redis::spawn(port, dir.to_path_buf(), &args)
 }
 
+/// Starts one node on free ports. A port found free can be taken by a parallel test before
+/// the node binds it (then the node exits): up to three tries on new ports.
+fn start_node(extra: &[String]) -> ClusterNode {
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let dir = temp_dir("locksmith-redis-cluster-");
+        let port = free_cluster_port();
+        let started = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            spawn_node(port, dir.path(), extra)
+        }));
+        match started {
+            Ok(process) => return ClusterNode { process, port, dir },
+            Err(panic) if tries >= 3 => std::panic::resume_unwind(panic),
+            Err(_) => {}
+        }
+    }
+}
+
 /// Runs `redis-cli -p PORT ARGS…` and returns its output; panics naming the command on failure.
 pub fn cli(port: u16, args: &[&str]) -> String {
     cli_with(port, &[], args)
@@ -156,14 +175,7 @@ impl RedisCluster {
             cli_extra.extend(["--tls".to_owned(), "--cacert".to_owned(), path(&certs.ca)]);
             ca = Some(certs.ca);
         }
-        let nodes: Vec<ClusterNode> = (0..masters)
-            .map(|_| {
-                let dir = temp_dir("locksmith-redis-cluster-");
-                let port = free_cluster_port();
-                let process = spawn_node(port, dir.path(), &extra);
-                ClusterNode { process, port, dir }
-            })
-            .collect();
+        let nodes: Vec<ClusterNode> = (0..masters).map(|_| start_node(&extra)).collect();
         let mut args = vec!["--cluster".to_owned(), "create".to_owned()];
         args.extend(nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)));
         args.extend(["--cluster-replicas", "0", "--cluster-yes"].map(str::to_owned));

@@ -57,6 +57,11 @@ impl ClusterLease {
         }
     }
 
+    /// Fail closed: `session_lost` reports BackendReset (the run_id map already moved).
+    fn reset_error(&self, reason: String) -> Error {
+        Error::backend(&self.cluster.url, Some(&self.names.lock), reason, None)
+    }
+
     /// Runs the release script (compare-and-delete + PUBLISH) without looking at the master.
     pub(crate) async fn release_script(&self) -> Result<bool> {
         let mut conn = self.cluster.conn().await?;
@@ -81,6 +86,7 @@ impl Lease for ClusterLease {
     async fn renew(&self, ttl: Duration) -> Result<bool> {
         let mut conn = self.cluster.conn().await?;
         let mut ask = conn.clone();
+        let mut ask_again = conn.clone();
         let ttl_ms = ttl.as_millis().max(1).to_string();
         // Both go to the slot's master at once: one round trip. A restarted master may refuse
         // scripts for a while (CLUSTERDOWN, retried by the client), so its identity decides
@@ -97,20 +103,27 @@ impl Lease for ClusterLease {
                 d = &mut script, if done.is_none() => done = Some(d),
             }
         };
-        if let Err(reason) = self.follow(master?.as_ref()) {
-            // Fail closed: `session_lost` reports BackendReset.
-            return Err(Error::backend(
-                &self.cluster.url,
-                Some(&self.names.lock),
-                reason,
-                None,
-            ));
-        }
+        let master = master?;
+        self.follow(master.as_ref())
+            .map_err(|reason| self.reset_error(reason))?;
         let done = match done {
             Some(d) => d,
             None => script.await,
         };
         let done = done.map_err(|e| self.cluster.error(Some(&self.names.lock), e))?;
+        if done != 1 && master.is_none() {
+            // Refused while a node that does not serve the slot answered for its master (the
+            // client had no connection to it yet): ask again now that the script reached it, so
+            // that a master that restarted is reported as such.
+            if let Ok(now) = self
+                .cluster
+                .identity(&mut ask_again, &self.names.lock)
+                .await
+            {
+                self.follow(now.as_ref())
+                    .map_err(|reason| self.reset_error(reason))?;
+            }
+        }
         Ok(done == 1)
     }
 

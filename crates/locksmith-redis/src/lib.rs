@@ -177,16 +177,21 @@
 //! - **Waking.** Releases are announced with classic `PUBLISH`, which a cluster forwards to
 //!   subscribers on every node, so each backend keeps one subscription connection on one seed
 //!   (the first that answers, in URL order; when that node dies, waiters subscribe again on
-//!   the next) for all keys, whichever master serves them.
+//!   the next) for all keys, whichever master serves them. The price: a release on another
+//!   master reaches the waiter through the cluster bus, later than the releasing client can
+//!   take the key again, so under contention most grants went back to the same client in a
+//!   bench on one machine (8 clients on one key: 3,549 grants/s but 377 hand-overs/s; one
+//!   primary: 3,173 and 2,905).
 //!   Sharded pub/sub (`SSUBSCRIBE`, Redis 7) would spare the cluster bus that fan-out, but needs
 //!   one subscription connection per master and re-subscribing when slots move; at lock
-//!   release rates the broadcast is cheap, so the one connection was kept. The timer at the
+//!   release rates the broadcast is cheap, so the one connection was kept for now; sharded
+//!   pub/sub on the key's own master is the way to faster hand-overs. The timer at the
 //!   key's `PTTL` stays as the fallback.
-//! - **Restarts, per master.** With every grant and renewal, the master of the key's slot is
-//!   asked its cluster node id (its own line of `CLUSTER NODES`, kept across restarts in
-//!   `nodes.conf`) and its `run_id`, in the same round trip as the script; an answer from a
-//!   node that does not serve the slot (the client sends requests for an unreachable node to
-//!   another one) decides nothing. The same node id with a new `run_id` is a
+//! - **Restarts, per master.** After each grant (in the background: the acquire does not
+//!   wait) and with every renewal (in the same round trip as the script), the master of the
+//!   key's slot is asked its cluster node id (its own line of `CLUSTER NODES`, kept across
+//!   restarts in `nodes.conf`) and its `run_id`; an answer from a node that does not serve the
+//!   slot (the client sends requests for an unreachable node to another one) decides nothing. The same node id with a new `run_id` is a
 //!   master that restarted, maybe empty: its leases fail closed as on one primary
 //!   ([`LossReason::BackendReset`](locksmith_core::LossReason)) — each at its next renewal (a
 //!   third of the TTL), and every lease of that master at once when any request of the same

@@ -1,6 +1,7 @@
 //! A lock held on a Redis Cluster: the key's names, this grant's value prefix, and the master
 //! that serves the key's slot (followed when the slot moves, fail closed when it restarted).
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -18,7 +19,7 @@ pub(crate) struct ClusterLease {
     pub(crate) owner_prefix: String,
     /// The master serving the key's slot as last seen by this lease (`None` until a node that
     /// serves the slot answered).
-    pub(crate) master: Mutex<Option<Identity>>,
+    pub(crate) master: Arc<Mutex<Option<Identity>>>,
 }
 
 impl std::fmt::Debug for ClusterLease {
@@ -55,6 +56,19 @@ impl ClusterLease {
                 Ok(())
             }
         }
+    }
+
+    /// Why this lease's master counts as restarted in `seen` (the run_ids last seen), if it does.
+    fn restarted_in(&self, seen: &HashMap<Arc<str>, Arc<str>>) -> Option<String> {
+        let master = self.master.lock().expect("lease");
+        let master = master.as_ref()?;
+        let now = Identity {
+            node_id: Arc::clone(&master.node_id),
+            run_id: Arc::clone(seen.get(&master.node_id)?),
+        };
+        master
+            .restarted_as(&now)
+            .then(|| reset_reason(&self.cluster.url, master, &now))
     }
 
     /// Fail closed: `session_lost` reports BackendReset (the run_id map already moved).
@@ -128,39 +142,25 @@ impl Lease for ClusterLease {
     }
 
     async fn release(&self) -> Result<bool> {
-        let mut conn = self.cluster.conn().await?;
-        let mut ask = conn.clone();
-        // The release deletes only this grant's value, so it may run before the master is
-        // known; a restarted master still reports `false` (fail closed, as on one primary).
-        let (master, done) = tokio::join!(
-            self.cluster.identity(&mut ask, &self.names.lock),
-            self.release_on(&mut conn)
-        );
-        if self.follow(master?.as_ref()).is_err() {
+        // A master seen restarted since (by any request of this backend) reports `false`, as
+        // on one primary (fail closed); otherwise the compare-and-delete decides.
+        let restarted = {
+            let seen = self.cluster.run_ids();
+            let seen = seen.borrow();
+            self.restarted_in(&seen).is_some()
+        };
+        if restarted {
             return Ok(false);
         }
-        done
+        self.release_script().await
     }
 
     async fn session_lost(&self) -> LossReason {
         let mut rx = self.cluster.run_ids();
-        let restarted = |seen: &std::collections::HashMap<Arc<str>, Arc<str>>| {
-            let master = self.master.lock().expect("lease");
-            let master = master.as_ref()?;
-            seen.get(&master.node_id).and_then(|run_id| {
-                let now = Identity {
-                    node_id: Arc::clone(&master.node_id),
-                    run_id: Arc::clone(run_id),
-                };
-                master
-                    .restarted_as(&now)
-                    .then(|| reset_reason(&self.cluster.url, master, &now))
-            })
-        };
         let reason = rx
-            .wait_for(|seen| restarted(seen).is_some())
+            .wait_for(|seen| self.restarted_in(seen).is_some())
             .await
-            .map(|seen| restarted(&seen));
+            .map(|seen| self.restarted_in(&seen));
         match reason {
             Ok(Some(reason)) => LossReason::BackendReset(reason),
             _ => std::future::pending().await,

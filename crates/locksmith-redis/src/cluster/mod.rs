@@ -94,11 +94,11 @@ impl RedisClusterBackend {
 }
 
 impl Inner {
-    /// One attempt: the acquire script on the master of the key's slot, and that master's
-    /// identity, sent together.
+    /// One attempt: the acquire script on the master of the key's slot. A grant then asks
+    /// that master's identity in the background (the attempt's answer does not wait for it);
+    /// the first renewal asks too.
     async fn attempt(self: &Arc<Self>, names: &Names, req: &AcquireRequest) -> Result<Attempt> {
         let mut conn = self.cluster.conn().await?;
-        let mut ask = conn.clone();
         let parts = ValueParts::new(&req.owner);
         let ttl_ms = req.ttl.as_millis().max(1) as u64;
         // Armed until the answer is in: if this future is dropped (or the request fails) after
@@ -112,22 +112,33 @@ impl Inner {
         let keys = [names.lock.as_str(), names.fence.as_str()];
         let args = [parts.head.as_str(), ttl_arg.as_str(), parts.tail.as_str()];
         let sent_at = Instant::now();
-        let (reply, master) = tokio::join!(
-            lua::Lua::Acquire.run::<(i64, i64)>(&mut conn, &keys, &args),
-            self.cluster.identity(&mut ask, &names.lock)
-        );
+        let reply = lua::Lua::Acquire
+            .run::<(i64, i64)>(&mut conn, &keys, &args)
+            .await;
         let (granted, n) = reply.map_err(|e| self.cluster.error(Some(&names.lock), e))?;
         if granted != 1 {
             undo.prefix = None;
             return Ok(Attempt::Busy(n));
         }
-        let master = master?;
         let owner_prefix = undo.prefix.take().expect("armed");
+        let master = Arc::new(Mutex::new(None));
+        {
+            let (cluster, master, lock) = (
+                Arc::clone(&self.cluster),
+                Arc::clone(&master),
+                names.lock.clone(),
+            );
+            tokio::spawn(async move {
+                if let Ok(Some(now)) = cluster.identity(&mut conn, &lock).await {
+                    master.lock().expect("lease").get_or_insert(now);
+                }
+            });
+        }
         let lease = ClusterLease {
             cluster: Arc::clone(&self.cluster),
             names: names.clone(),
             owner_prefix,
-            master: Mutex::new(master),
+            master,
         };
         Ok(Attempt::Granted(Grant {
             lease: Box::new(lease),
@@ -160,7 +171,7 @@ impl Drop for Undo<'_> {
             cluster: Arc::clone(&self.inner.cluster),
             names: self.names.clone(),
             owner_prefix: prefix,
-            master: Mutex::new(None),
+            master: Arc::new(Mutex::new(None)),
         };
         rt.spawn(async move {
             let _ = lease.release_script().await;

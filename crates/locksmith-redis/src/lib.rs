@@ -180,8 +180,9 @@
 //!   the next) for all keys, whichever master serves them. The price: a release on another
 //!   master reaches the waiter through the cluster bus, later than the releasing client can
 //!   take the key again, so under contention most grants went back to the same client in a
-//!   bench on one machine (8 clients on one key: 3,549 grants/s but 377 hand-overs/s; one
-//!   primary: 3,173 and 2,905).
+//!   short bench on a shared 2-core machine (load 4; 3-master cluster on loopback, 8 clients
+//!   on one key: 3,549 grants/s but 377 hand-overs/s; one primary in the same run: 3,173 and
+//!   2,905).
 //!   Sharded pub/sub (`SSUBSCRIBE`, Redis 7) would spare the cluster bus that fan-out, but needs
 //!   one subscription connection per master and re-subscribing when slots move; at lock
 //!   release rates the broadcast is cheap, so the one connection was kept for now; sharded

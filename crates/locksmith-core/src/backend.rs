@@ -122,6 +122,12 @@ pub trait Lease: Send + Sync + fmt::Debug {
     /// Returns `Ok(true)` when still owned, `Ok(false)` when the backend says this handle no
     /// longer owns the key.
     ///
+    /// The keeper renews every lease on a process-wide grid (at most a third of the TTL after
+    /// the last confirmed renewal), so leases with the same TTL call `renew` at the same
+    /// instants: a backend can gather the calls that arrive together and send them to the
+    /// server in one round trip (the Redis backend does), each call still getting its own
+    /// answer.
+    ///
     /// # Errors
     /// When the backend cannot be reached; the caller retries until the deadline.
     ///

@@ -79,8 +79,11 @@ impl LockOptions {
         self.wait(WaitPolicy::Timeout(d))
     }
 
-    /// Renew the lease in the background (default on). Renewals are sent after a third of the
-    /// TTL, so two more attempts fit before the deadline. With renewal off the guard reports
+    /// Renew the lease in the background (default on). Renewals are sent at most a third of
+    /// the TTL after the last confirmed one, so two more attempts fit before the deadline; they
+    /// fall on a process-wide grid (up to a quarter of that period early), so that leases with
+    /// the same TTL renew together and a backend can batch them (Redis sends them in one
+    /// script call). With renewal off the guard reports
     /// the lock lost at the local deadline unless [`crate::Guard::renew`] is called.
     pub fn renew(mut self, on: bool) -> Self {
         self.renew = on;

@@ -25,7 +25,8 @@ const WAIT_CHUNK_SECS: u32 = 3600;
 /// MySQL's and MariaDB's dialect of the shared engine.
 #[derive(Debug)]
 pub struct MySqlDriver {
-    opts: mysql_async::Opts,
+    /// Every connection (the KILL QUERY one too) is made with these, TLS included.
+    opts: crate::tls::TlsOpts,
     masked: String,
 }
 
@@ -80,15 +81,26 @@ impl Driver for MySqlDriver {
     }
 
     async fn connect(&self) -> Result<MyConn> {
-        let (opts, mark) = Mark::new(&self.opts);
-        let conn = mysql_async::Conn::new(opts).await.map_err(|e| {
-            self.err(
-                None,
-                "cannot connect (is the server running, and are the host, port, user, \
-                 password and database right?)",
-                e,
-            )
-        })?;
+        let (conn, mark) = loop {
+            let (opts, mark) = Mark::new(self.opts.current());
+            match mysql_async::Conn::new(opts).await {
+                Ok(conn) => break (conn, mark),
+                Err(e) if self.opts.fall_back(&e) => continue,
+                Err(e) => {
+                    return Err(match self.opts.explain(&e) {
+                        Some(why) => {
+                            Error::backend(&self.masked, None, why, Box::new(e) as BoxError)
+                        }
+                        None => self.err(
+                            None,
+                            "cannot connect (is the server running, and are the host, port, \
+                             user, password and database right?)",
+                            e,
+                        ),
+                    });
+                }
+            }
+        };
         Ok(MyConn {
             id: conn.id(),
             conn: Mutex::new(conn),
@@ -251,7 +263,7 @@ impl Driver for MySqlDriver {
     async fn cancel_wait(&self, conn: &MyConn) {
         // KILL QUERY from a second connection ends the blocked GET_LOCK at once.
         let kill = async {
-            let mut other = mysql_async::Conn::new(self.opts.clone()).await?;
+            let mut other = mysql_async::Conn::new(self.opts.current().clone()).await?;
             other.query_drop(format!("KILL QUERY {}", conn.id)).await?;
             other.disconnect().await
         };

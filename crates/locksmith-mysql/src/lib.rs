@@ -32,8 +32,32 @@
 //! | `pool_idle` | `8` | idle connections kept for reuse |
 //!
 //! The database is required: the counter table lives there. Without a password in the URL,
-//! `MYSQL_PWD` is used; without a user, `USER`, then `root`. This build has **no TLS**
-//! (mysql_async's `minimal-rust` feature set): use a trusted network or a local socket.
+//! `MYSQL_PWD` is used; without a user, `USER`, then `root`.
+//!
+//! ## TLS
+//! The MySQL client's options (mode names in any case), over mysql_async's rustls support (no
+//! OpenSSL), for **every** connection the backend opens (held locks, waits, look-ups, the
+//! counter's creation, `KILL QUERY`):
+//!
+//! | Option | Meaning |
+//! |---|---|
+//! | `ssl-mode=DISABLED` | plain TCP |
+//! | `ssl-mode=PREFERRED` (default) | TLS when the server offers it, **else plain TCP**; the certificate is not checked. Once a server has said it has no TLS, later connects of this backend go plain at once |
+//! | `ssl-mode=REQUIRED` | TLS or no connection; the certificate is **not checked** (encryption without authentication) |
+//! | `ssl-mode=VERIFY_CA` | TLS; the certificate must be signed by a trusted CA. **In this build the host name is checked too** (mysql_async 0.37.1 cannot skip that check, its issue #404), so it behaves as `VERIFY_IDENTITY` |
+//! | `ssl-mode=VERIFY_IDENTITY` | TLS; signed by a trusted CA **and** naming the host in the URL |
+//! | `ssl-ca=PATH` | PEM file of the CAs to trust; without it, `VERIFY_*` trust this machine's root certificates |
+//! | `ssl-cert=PATH`, `ssl-key=PATH` | a client certificate chain and its key (PEM) |
+//!
+//! The files are read when the URL is parsed: a missing or unreadable file, one without a
+//! certificate, or `ssl-ca` with a mode that would not use it is an
+//! [`Error::InvalidUrl`](locksmith_core::Error::InvalidUrl), and so are mysql_async's own TLS
+//! parameters (`require_ssl`, `verify_ca`, …: use the options above). A failed handshake says
+//! what was wrong and what to do (a certificate not signed by the CA in `ssl-ca`, one that does
+//! not name the host, a server without TLS under `REQUIRED`/`VERIFY_*`). mysql_async does not
+//! encrypt a Unix socket connection (`socket=…`, or a local server reached through its socket
+//! with `prefer_socket`, mysql_async's default): `REQUIRED` and `VERIFY_*` therefore set
+//! `prefer_socket=false` unless the URL sets it.
 //!
 //! ## Key mapping
 //! A key of at most **64 characters** (MySQL's limit on lock names) that does not start with
@@ -105,6 +129,7 @@
 mod driver;
 mod hangup;
 mod name;
+mod tls;
 mod url;
 
 use std::sync::Arc;

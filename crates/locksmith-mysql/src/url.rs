@@ -2,12 +2,22 @@
 //! mysql_async.
 
 use locksmith_core::{Error, Result};
-use locksmith_sql::{Settings, SplitUrl, split_url};
+use locksmith_sql::{MYSQL_TLS, Settings, SplitUrl, TlsMode, TlsSettings, split_url};
 
-/// A parsed URL: the driver's options and the engine's settings.
+use crate::tls::TlsOpts;
+
+/// mysql_async's own TLS parameters: locksmith takes the MySQL client's instead.
+const DRIVER_TLS_PARAMS: &[&str] = &[
+    "require_ssl",
+    "verify_ca",
+    "verify_identity",
+    "built_in_roots",
+];
+
+/// A parsed URL: the driver's options (TLS included) and the engine's settings.
 #[derive(Debug)]
 pub(crate) struct Parsed {
-    pub(crate) opts: mysql_async::Opts,
+    pub(crate) opts: TlsOpts,
     pub(crate) settings: Settings,
     pub(crate) masked: String,
 }
@@ -18,7 +28,7 @@ pub(crate) fn parse(url: &str) -> Result<Parsed> {
 
 pub(crate) fn parse_with_env(url: &str, env: impl Fn(&str) -> Option<String>) -> Result<Parsed> {
     let SplitUrl {
-        url: parsed,
+        url: mut parsed,
         settings,
         masked,
     } = split_url(
@@ -30,6 +40,16 @@ pub(crate) fn parse_with_env(url: &str, env: impl Fn(&str) -> Option<String>) ->
         url: masked.clone(),
         reason,
     };
+    if let Some((name, _)) = parsed
+        .query_pairs()
+        .find(|(n, _)| DRIVER_TLS_PARAMS.contains(&n.as_ref()))
+    {
+        return Err(bad(format!(
+            "`{name}` is not an option here: choose TLS with ssl-mode=DISABLED|PREFERRED|\
+             REQUIRED|VERIFY_CA|VERIFY_IDENTITY and ssl-ca=PATH"
+        )));
+    }
+    let tls = TlsSettings::take(&mut parsed, &MYSQL_TLS, &masked)?;
     if parsed.path().trim_matches('/').is_empty() {
         return Err(bad(
             "name a database (mysql://USER@HOST/DATABASE): the fencing counter table lives there"
@@ -52,8 +72,13 @@ pub(crate) fn parse_with_env(url: &str, env: impl Fn(&str) -> Option<String>) ->
     if opts.user().is_none() {
         builder = builder.user(env("USER").or(Some("root".to_owned())));
     }
+    // mysql_async would move a local connection to the server's Unix socket, where it does
+    // not encrypt: a mode that requires TLS keeps TCP unless the URL chose otherwise.
+    if tls.mode >= TlsMode::Require && !parsed.query_pairs().any(|(n, _)| n == "prefer_socket") {
+        builder = builder.prefer_socket(false);
+    }
     Ok(Parsed {
-        opts: builder.into(),
+        opts: TlsOpts::new(builder.into(), tls),
         settings,
         masked,
     })
@@ -81,20 +106,33 @@ mod tests {
             "mariadb://app:***@db.example:3307/locks?health_check=500ms&prefer_socket=false"
         );
         assert_eq!(p.settings.health_check, Duration::from_millis(500));
-        assert_eq!(p.opts.user(), Some("app"));
-        assert_eq!(p.opts.pass(), Some("s3cret"));
-        assert_eq!(p.opts.db_name(), Some("locks"));
-        assert_eq!(p.opts.tcp_port(), 3307);
-        assert!(!p.opts.prefer_socket());
+        assert_eq!(p.opts.current().user(), Some("app"));
+        assert_eq!(p.opts.current().pass(), Some("s3cret"));
+        assert_eq!(p.opts.current().db_name(), Some("locks"));
+        assert_eq!(p.opts.current().tcp_port(), 3307);
+        assert!(!p.opts.current().prefer_socket());
     }
 
     #[test]
     fn password_from_the_environment() {
         let env = |n: &str| (n == "MYSQL_PWD").then(|| "fromenv".to_owned());
         let p = parse_with_env("mysql://app@h/d", env).unwrap();
-        assert_eq!(p.opts.pass(), Some("fromenv"));
+        assert_eq!(p.opts.current().pass(), Some("fromenv"));
         let p = parse_with_env("mysql://app:inurl@h/d", env).unwrap();
-        assert_eq!(p.opts.pass(), Some("inurl"), "the URL wins");
+        assert_eq!(p.opts.current().pass(), Some("inurl"), "the URL wins");
+    }
+
+    #[test]
+    fn modes_that_require_tls_keep_tcp() {
+        for (query, socket) in [
+            ("", true),
+            ("?ssl-mode=preferred", true),
+            ("?ssl-mode=REQUIRED", false),
+            ("?ssl-mode=REQUIRED&prefer_socket=true", true),
+        ] {
+            let p = parse_with_env(&format!("mysql://u@localhost/d{query}"), no_env).unwrap();
+            assert_eq!(p.opts.current().prefer_socket(), socket, "{query}");
+        }
     }
 
     #[test]

@@ -7,7 +7,7 @@ use locksmith_core::{Error, HolderInfo, LockKey, Result};
 use locksmith_sql::{Driver, Settings, counter_setup_error};
 use tokio::sync::{OnceCell, watch};
 use tokio_postgres::error::SqlState;
-use tokio_postgres::{CancelToken, Client, NoTls, Statement};
+use tokio_postgres::{CancelToken, Client, Statement};
 
 use crate::key::advisory_id;
 
@@ -25,6 +25,8 @@ pub const CREATE_COUNTER: &str = include_str!("../sql/create_counter.sql");
 #[derive(Debug)]
 pub struct PgDriver {
     config: tokio_postgres::Config,
+    /// Every connection (and every cancel request) negotiates TLS with this.
+    tls: crate::tls::PgTls,
     masked: String,
 }
 
@@ -135,8 +137,10 @@ impl Driver for PgDriver {
 
     fn from_url(url: &str) -> Result<(Self, Settings)> {
         let p = crate::url::parse(url)?;
+        let tls = crate::tls::PgTls::new(p.tls, &p.config, &p.masked)?;
         let driver = Self {
             config: p.config,
+            tls,
             masked: p.masked,
         };
         Ok((driver, p.settings))
@@ -155,14 +159,24 @@ impl Driver for PgDriver {
     }
 
     async fn connect(&self) -> Result<PgConn> {
-        let (client, connection) = self.config.connect(NoTls).await.map_err(|e| {
-            self.err(
-                None,
-                "cannot connect (is the server running, and are the host, port, user, \
-                 password and database right?)",
-                e,
-            )
-        })?;
+        let (client, connection) =
+            self.config
+                .connect(self.tls.connector())
+                .await
+                .map_err(|e| match self.tls.explain(&e) {
+                    Some(why) => Error::backend(
+                        &self.masked,
+                        None,
+                        why,
+                        Box::new(e) as locksmith_core::BoxError,
+                    ),
+                    None => self.err(
+                        None,
+                        "cannot connect (is the server running, and are the host, port, user, \
+                     password and database right?)",
+                        e,
+                    ),
+                })?;
         let (tx, ended) = watch::channel(None);
         tokio::spawn(async move {
             let why = match connection.await {
@@ -336,7 +350,7 @@ impl Driver for PgDriver {
     }
 
     async fn cancel_wait(&self, conn: &PgConn) {
-        if let Err(e) = conn.cancel.cancel_query(NoTls).await {
+        if let Err(e) = conn.cancel.cancel_query(self.tls.connector()).await {
             tracing::debug!(error = %e, "could not cancel a server-side lock wait");
         }
     }

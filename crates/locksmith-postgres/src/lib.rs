@@ -35,11 +35,30 @@
 //! | `pool_idle` | `8` | idle connections kept for reuse |
 //!
 //! Durations are `500ms`, `5s`, … or whole seconds. Without a password in the URL,
-//! `PGPASSWORD` is used; without a user, `PGUSER`, then `USER`. `sslmode=disable` and
-//! `prefer` (which falls back to plain TCP) work; this build has **no TLS**, so
-//! `sslmode=require` is refused with a clear error rather than silently sending plain text.
-//! Other tokio-postgres options (`host=/run/postgresql` for a socket folder, `options`, …)
-//! pass through; `application_name` is overwritten per lock (see [Holder](#holder)).
+//! `PGPASSWORD` is used; without a user, `PGUSER`, then `USER`. Other tokio-postgres options
+//! (`host=/run/postgresql` for a socket folder, `hostaddr`, `options`, …) pass through;
+//! `application_name` is overwritten per lock (see [Holder](#holder)).
+//!
+//! ## TLS
+//! libpq's options, over rustls (no OpenSSL), for **every** connection the backend opens
+//! (held locks, waits, look-ups, the counter's creation, cancel requests):
+//!
+//! | Option | Meaning |
+//! |---|---|
+//! | `sslmode=disable` | plain TCP |
+//! | `sslmode=prefer` (default) | TLS when the server offers it, **else plain TCP**; the certificate is not checked (as libpq: it resists only passive listening) |
+//! | `sslmode=require` | TLS or no connection; the certificate is **not checked** (encryption without authentication), unless `sslrootcert` is given: then as `verify-ca` (as libpq) |
+//! | `sslmode=verify-ca` | TLS; the certificate must be signed by a trusted CA, whatever host it names |
+//! | `sslmode=verify-full` | TLS; signed by a trusted CA **and** naming the host in the URL (an IP address must be in the certificate's IP names) |
+//! | `sslrootcert=PATH` | PEM file of the CAs to trust; without it, `verify-*` trust this machine's root certificates |
+//! | `sslcert=PATH`, `sslkey=PATH` | a client certificate chain and its key (PEM), for servers that ask for one |
+//!
+//! The files are read once, when the URL is parsed: a missing or unreadable file, one without
+//! a certificate, or `sslrootcert` with `disable`/`prefer` (where it would go unused) is an
+//! [`Error::InvalidUrl`](locksmith_core::Error::InvalidUrl). A failed handshake says what was
+//! wrong and what to do: a certificate not signed by the CA in `sslrootcert`, one that does not
+//! name the host, a server without TLS under `require`/`verify-*`. TLS over a Unix socket is
+//! not negotiated (the server refuses it; `prefer` then goes on without).
 //!
 //! ## Key mapping
 //! Advisory locks are named by a `bigint` per database. A key maps onto one as follows, and
@@ -115,6 +134,7 @@
 
 mod driver;
 mod key;
+mod tls;
 mod url;
 
 use std::sync::Arc;

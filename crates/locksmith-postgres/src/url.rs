@@ -4,13 +4,14 @@
 use std::str::FromStr;
 
 use locksmith_core::{Error, Result};
-use locksmith_sql::{Settings, SplitUrl, split_url};
+use locksmith_sql::{POSTGRES_TLS, Settings, SplitUrl, TlsMode, TlsSettings, split_url};
 use tokio_postgres::config::SslMode;
 
-/// A parsed URL: the driver's configuration and the engine's settings.
+/// A parsed URL: the driver's configuration, its TLS settings and the engine's settings.
 #[derive(Debug)]
 pub(crate) struct Parsed {
     pub(crate) config: tokio_postgres::Config,
+    pub(crate) tls: TlsSettings,
     pub(crate) settings: Settings,
     pub(crate) masked: String,
 }
@@ -21,7 +22,7 @@ pub(crate) fn parse(url: &str) -> Result<Parsed> {
 
 pub(crate) fn parse_with_env(url: &str, env: impl Fn(&str) -> Option<String>) -> Result<Parsed> {
     let SplitUrl {
-        url: parsed,
+        url: mut parsed,
         settings,
         masked,
     } = split_url(
@@ -33,6 +34,9 @@ pub(crate) fn parse_with_env(url: &str, env: impl Fn(&str) -> Option<String>) ->
         url: masked.clone(),
         reason,
     };
+    // tokio-postgres knows only disable/prefer/require and no certificate files: locksmith
+    // takes libpq's TLS options and gives the driver the matching negotiation.
+    let tls = TlsSettings::take(&mut parsed, &POSTGRES_TLS, &masked)?;
     let mut config = tokio_postgres::Config::from_str(parsed.as_str()).map_err(|e| {
         bad(format!(
             "{e} (see the locksmith-postgres docs for the options)"
@@ -52,16 +56,15 @@ pub(crate) fn parse_with_env(url: &str, env: impl Fn(&str) -> Option<String>) ->
     if config.get_hosts().is_empty() {
         config.host("localhost");
     }
-    if config.get_ssl_mode() == SslMode::Require {
-        return Err(bad(
-            "sslmode=require needs TLS, which this build of locksmith-postgres does not \
-             include; use sslmode=disable or prefer (plain TCP), or a local socket"
-                .into(),
-        ));
-    }
+    config.ssl_mode(match tls.mode {
+        TlsMode::Disable => SslMode::Disable,
+        TlsMode::Prefer => SslMode::Prefer,
+        TlsMode::Require | TlsMode::VerifyCa | TlsMode::VerifyFull => SslMode::Require,
+    });
     config.connect_timeout(settings.connect_timeout);
     Ok(Parsed {
         config,
+        tls,
         settings,
         masked,
     })
@@ -111,9 +114,28 @@ mod tests {
     }
 
     #[test]
+    fn tls_modes_become_the_drivers_negotiation() {
+        for (query, mode, ssl) in [
+            ("", TlsMode::Prefer, SslMode::Prefer),
+            ("?sslmode=disable", TlsMode::Disable, SslMode::Disable),
+            ("?sslmode=require", TlsMode::Require, SslMode::Require),
+        ] {
+            let p = parse_with_env(&format!("postgres://u@h/d{query}"), no_env).unwrap();
+            assert_eq!(
+                (p.tls.mode, p.config.get_ssl_mode()),
+                (mode, ssl),
+                "{query}"
+            );
+        }
+    }
+
+    #[test]
     fn bad_urls_are_clear_and_never_show_the_password() {
         for (url, says) in [
-            ("postgres://u:hunter2@h/d?sslmode=require", "TLS"),
+            (
+                "postgres://u:hunter2@h/d?sslmode=verify-full&sslrootcert=/nonexistent.pem",
+                "sslrootcert: cannot read /nonexistent.pem",
+            ),
             (
                 "postgres://u:hunter2@h/d?health_check=often",
                 "health_check",

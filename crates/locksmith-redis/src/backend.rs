@@ -12,6 +12,7 @@ use locksmith_core::{
 use crate::conn::Node;
 use crate::layout::{Names, ValueParts, holder_from_value, secret};
 use crate::lease::RedisLease;
+use crate::renew_batch::Renewer;
 use crate::scripts::{ACQUIRE, ACQUIRE_FAIR, LEAVE_QUEUE};
 use crate::wait::{Attempt, fallback, sleep_until};
 use crate::waker::Waker;
@@ -35,6 +36,8 @@ pub struct RedisBackend {
 #[derive(Debug)]
 struct Inner {
     node: Arc<Node>,
+    /// Renewals due together go to the server in one script call.
+    renewer: Arc<Renewer>,
     waker: Waker,
     /// Local waiters line up per key; only the head waits on the server.
     queue: KeyedQueue<()>,
@@ -64,6 +67,7 @@ impl RedisBackend {
         Ok(Self {
             inner: Arc::new(Inner {
                 waker: Waker::new(Arc::clone(&node)),
+                renewer: Renewer::new(Arc::clone(&node)),
                 node,
                 queue: KeyedQueue::new(),
                 prefix: opts.prefix,
@@ -162,6 +166,7 @@ impl Inner {
         // connection, so nothing stays held.
         let mut undo = Undo {
             node: &self.node,
+            renewer: &self.renewer,
             names,
             prefix: Some(parts.owner_prefix()),
             fair: self.fair.is_some(),
@@ -206,6 +211,7 @@ impl Inner {
             owner_prefix,
             run_id: live.run_id,
             fair: self.fair.is_some(),
+            renewer: Arc::clone(&self.renewer),
         };
         Ok(Attempt::Granted(Grant {
             lease: Box::new(lease),
@@ -232,6 +238,7 @@ impl Inner {
 /// been granted. Disarmed (prefix taken) once the answer is in.
 struct Undo<'a> {
     node: &'a Arc<Node>,
+    renewer: &'a Arc<Renewer>,
     names: &'a Names,
     prefix: Option<String>,
     fair: bool,
@@ -251,6 +258,7 @@ impl Drop for Undo<'_> {
             owner_prefix: prefix,
             run_id: Arc::from(""),
             fair: self.fair,
+            renewer: Arc::clone(self.renewer),
         };
         rt.spawn(async move {
             let _ = lease.release_unchecked().await;

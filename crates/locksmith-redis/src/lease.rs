@@ -4,11 +4,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use locksmith_core::{Error, Lease, LossReason, Result};
+use locksmith_core::{Lease, LossReason, Result};
 
 use crate::conn::Node;
 use crate::layout::Names;
-use crate::scripts::{RELEASE, RENEW};
+use crate::renew_batch::{RenewRequest, Renewer};
+use crate::scripts::RELEASE;
 
 /// A held `redis://` lock: the key's names, this grant's value prefix (which release and renew
 /// compare) and the `run_id` of the server that granted it.
@@ -19,6 +20,8 @@ pub(crate) struct RedisLease {
     pub(crate) run_id: Arc<str>,
     /// Fair mode: the release wakes only the waiter at the head of this queue.
     pub(crate) fair: bool,
+    /// The server's renewal queue: renewals due together go in one script call.
+    pub(crate) renewer: Arc<Renewer>,
 }
 
 impl std::fmt::Debug for RedisLease {
@@ -36,17 +39,6 @@ pub(crate) fn reset_reason(url: &str, old: &str, new: &str) -> String {
         "Redis at {url} restarted (run_id {old} is now {new}); its keys may have been lost, so \
          another client may hold the lock"
     )
-}
-
-impl RedisLease {
-    fn reset_error(&self, new: &str) -> Error {
-        Error::backend(
-            &self.node.url,
-            Some(&self.names.lock),
-            reset_reason(&self.node.url, &self.run_id, new),
-            None,
-        )
-    }
 }
 
 impl RedisLease {
@@ -77,20 +69,16 @@ impl RedisLease {
 #[async_trait]
 impl Lease for RedisLease {
     async fn renew(&self, ttl: Duration) -> Result<bool> {
-        let live = self.node.live().await?;
-        if live.run_id != self.run_id {
-            // Fail closed: `session_lost` reports BackendReset.
-            return Err(self.reset_error(&live.run_id));
-        }
-        let mut conn = live.conn.clone();
-        let done: i64 = RENEW
-            .key(&self.names.lock)
-            .arg(&self.owner_prefix)
-            .arg(ttl.as_millis().max(1) as u64)
-            .invoke_async(&mut conn)
+        self.renewer
+            .renew(RenewRequest {
+                lock: Arc::from(self.names.lock.as_str()),
+                owner_prefix: Arc::from(self.owner_prefix.as_str()),
+                ttl_ms: ttl.as_millis().max(1) as u64,
+                run_id: Some(Arc::clone(&self.run_id)),
+                restart_is_error: true,
+                group: 0,
+            })
             .await
-            .map_err(|e| self.node.failed(&live, Some(&self.names.lock), e))?;
-        Ok(done == 1)
     }
 
     async fn release(&self) -> Result<bool> {

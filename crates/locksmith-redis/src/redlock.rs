@@ -14,7 +14,8 @@ use locksmith_core::{
 use crate::conn::Node;
 use crate::fanout::{Answers, answered, count, errors, fan_out};
 use crate::layout::{Names, ValueParts, holder_from_value, owner_prefix_of};
-use crate::scripts::{ACQUIRE, FENCE_WRITEBACK, RELEASE, RENEW};
+use crate::renew_batch::{RenewRequest, Renewer};
+use crate::scripts::{ACQUIRE, FENCE_WRITEBACK, RELEASE};
 use crate::url::UrlOptions;
 use crate::waker::{Registration, Waker};
 
@@ -32,6 +33,8 @@ pub struct RedlockBackend {
 #[derive(Debug)]
 struct Shared {
     nodes: Vec<Arc<Node>>,
+    /// Per node: renewals due together go in one script call.
+    renewers: Vec<Arc<Renewer>>,
     url: String,
     opts: UrlOptions,
 }
@@ -406,6 +409,7 @@ impl RedlockBackend {
         Ok(Self {
             inner: Arc::new(Inner {
                 shared: Arc::new(Shared {
+                    renewers: nodes.iter().map(|n| Renewer::new(Arc::clone(n))).collect(),
                     nodes,
                     url: mask_url(url),
                     opts,
@@ -672,22 +676,24 @@ impl Lease for RedlockLease {
     async fn renew(&self, _ttl: Duration) -> Result<bool> {
         let shared = &self.shared;
         let (n, quorum) = (shared.nodes.len(), shared.quorum());
-        let ttl_arg: Arc<str> = Arc::from((self.ttl.as_millis().max(1) as u64).to_string());
+        let ttl_ms = self.ttl.as_millis().max(1) as u64;
         let answers = fan_out(
             n,
             shared.node_timeout(self.ttl),
             |i| shared.url_of(i),
-            // A node that restarted since the grant lost its copy: it cannot count.
+            // Each node's renewals that come due together share one script call. A node that
+            // restarted since the grant lost its copy: it cannot count.
             |i| {
-                shared.owner_script_on(
-                    i,
-                    &RENEW,
-                    &self.names,
-                    &self.owner_prefix,
-                    &ttl_arg,
-                    false,
-                    self.run_ids[i].clone(),
-                )
+                let renewer = Arc::clone(&shared.renewers[i]);
+                let req = RenewRequest {
+                    lock: Arc::from(self.names.lock.as_str()),
+                    owner_prefix: Arc::clone(&self.owner_prefix),
+                    ttl_ms,
+                    run_id: self.run_ids[i].clone(),
+                    restart_is_error: false,
+                    group: 0,
+                };
+                async move { renewer.renew(req).await }
             },
             |a| {
                 let yes = count(a, |r| *r);

@@ -11,9 +11,9 @@ pub(crate) static ACQUIRE: LazyLock<Script> =
 /// Compare-and-delete + PUBLISH (lua/release.lua).
 pub(crate) static RELEASE: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("lua/release.lua")));
-/// Compare-and-PEXPIRE (lua/renew.lua).
-pub(crate) static RENEW: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("lua/renew.lua")));
+/// Compare-and-PEXPIRE, of one key or of many in one call (lua/renew_many.lua).
+pub(crate) static RENEW_MANY: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("lua/renew_many.lua")));
 /// Redlock: raise the fence counter to the grant's token (lua/fence_writeback.lua).
 pub(crate) static FENCE_WRITEBACK: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("lua/fence_writeback.lua")));

@@ -260,6 +260,9 @@ async fn a_master_restarted_empty_fails_its_holders_closed_and_no_others() {
         guards.push(locker.acquire(k, &ttl).await.unwrap());
     }
     let victim = guards.remove(1);
+    // Each grant asks its master's identity in the background; give it a moment (a restart
+    // before that is still lost, but as NotOwner: the emptied key refuses the renewal).
+    tokio::time::sleep(Duration::from_millis(300)).await;
     cluster.restart_empty(1);
     cluster.wait_ok(PATIENCE);
     let reason = tokio::time::timeout(PATIENCE, victim.lost())
@@ -267,6 +270,7 @@ async fn a_master_restarted_empty_fails_its_holders_closed_and_no_others() {
         .expect("the restart is noticed at the next renewal");
     match &reason {
         LossReason::BackendReset(why) => assert!(why.contains("restarted"), "{why}"),
+        LossReason::NotOwner => eprintln!("restart seen as NotOwner (identity not yet known)"),
         other => panic!("expected BackendReset, got {other:?}"),
     }
     assert!(!victim.is_held());

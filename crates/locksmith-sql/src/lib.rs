@@ -21,6 +21,10 @@
 //!   and resolves [`Guard::lost`](locksmith_core::Guard::lost).
 //! - **Timeouts**: [`Settings::connect_timeout`] bounds every connect and
 //!   [`Settings::statement_timeout`] every statement except the blocking wait.
+//! - **TLS**: [`TlsSettings`] takes a URL's TLS options ([`POSTGRES_TLS`]: libpq's
+//!   `sslmode`/`sslrootcert`/`sslcert`/`sslkey`; [`MYSQL_TLS`]: the MySQL client's `ssl-mode`/
+//!   `ssl-ca`/`ssl-cert`/`ssl-key`), reads the files once, builds the rustls configuration,
+//!   and explains a failed handshake (unknown CA, wrong host name, no TLS on the server).
 //! - [`counter_setup_error`], the one wording of "the fencing counter is missing and this
 //!   role may not create it; run this SQL".
 
@@ -30,6 +34,7 @@ mod engine;
 mod lease;
 mod session;
 mod settings;
+mod tls;
 mod wait;
 
 pub use counter::counter_setup_error;
@@ -37,3 +42,4 @@ pub use driver::Driver;
 pub use engine::{SqlBackend, capabilities};
 pub use session::ConnectionStats;
 pub use settings::{PARAMS, Settings, SplitUrl, split_url};
+pub use tls::{ClientCert, MYSQL_TLS, POSTGRES_TLS, TlsDialect, TlsMode, TlsSettings};

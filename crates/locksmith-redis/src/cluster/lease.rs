@@ -108,7 +108,10 @@ impl Lease for ClusterLease {
         let ask = self.cluster.identity(&mut ask, &self.names.lock);
         let keys = [self.names.lock.as_str()];
         let args = [self.owner_prefix.as_str(), ttl_ms.as_str()];
-        let script = Lua::Renew.run::<i64>(&mut conn, &keys, &args);
+        let script = async {
+            let one: Vec<i64> = Lua::RenewMany.run(&mut conn, &keys, &args).await?;
+            Ok::<i64, redis::RedisError>(one.first().copied().unwrap_or(0))
+        };
         tokio::pin!(ask, script);
         let mut done = None;
         let master = loop {

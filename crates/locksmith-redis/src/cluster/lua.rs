@@ -7,14 +7,15 @@
 use redis::cluster_async::ClusterConnection;
 use redis::{FromRedisValue, RedisResult, Script};
 
-use crate::scripts::{ACQUIRE, RELEASE, RENEW};
+use crate::scripts::{ACQUIRE, RELEASE, RENEW_MANY};
 
 /// A script this backend runs.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Lua {
     Acquire,
     Release,
-    Renew,
+    /// Compare-and-`PEXPIRE` of keys in one slot; here always one.
+    RenewMany,
     CompareAndDelete,
 }
 
@@ -23,7 +24,7 @@ impl Lua {
         match self {
             Lua::Acquire => &ACQUIRE,
             Lua::Release => &RELEASE,
-            Lua::Renew => &RENEW,
+            Lua::RenewMany => &RENEW_MANY,
             Lua::CompareAndDelete => &crate::native::COMPARE_AND_DELETE,
         }
     }
@@ -33,7 +34,7 @@ impl Lua {
         match self {
             Lua::Acquire => include_str!("../lua/acquire.lua"),
             Lua::Release => include_str!("../lua/release.lua"),
-            Lua::Renew => include_str!("../lua/renew.lua"),
+            Lua::RenewMany => include_str!("../lua/renew_many.lua"),
             Lua::CompareAndDelete => include_str!("../lua/compare_and_delete.lua"),
         }
     }
@@ -77,7 +78,7 @@ mod tests {
         for lua in [
             Lua::Acquire,
             Lua::Release,
-            Lua::Renew,
+            Lua::RenewMany,
             Lua::CompareAndDelete,
         ] {
             let again = redis::Script::new(lua.source());

@@ -12,7 +12,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use super::tls::make_server_certs;
-use super::{ServerProcess, free_port, require_binary, spawn_for_process};
+use super::{ServerProcess, free_port, require_binary, spawn_for_process, start_retrying};
 
 /// One etcd member.
 #[derive(Debug)]
@@ -175,19 +175,9 @@ pub fn start_etcd_tls() -> EtcdCluster {
     start(1, true)
 }
 
-/// Starts the cluster, up to three times: ports from [`free_port`] are free when chosen, but
-/// another process (tests run in parallel, each with its own servers and outgoing connections)
-/// can take one before etcd binds it, and the member then exits at once. A fresh set of ports
-/// is chosen for each try; the last failure is reported as it is.
+/// Starts the cluster, on fresh ports up to three times ([`start_retrying`]).
 fn start(n: usize, tls: bool) -> EtcdCluster {
-    for _ in 0..2 {
-        let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| start_once(n, tls)));
-        match attempt {
-            Ok(cluster) => return cluster,
-            Err(_) => eprintln!("etcd did not start (a port taken meanwhile?); trying new ports"),
-        }
-    }
-    start_once(n, tls)
+    start_retrying("etcd", || start_once(n, tls))
 }
 
 fn start_once(n: usize, tls: bool) -> EtcdCluster {

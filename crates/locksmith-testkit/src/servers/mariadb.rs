@@ -1,12 +1,15 @@
 //! A private MariaDB server per test process: `mariadb-install-db` in a temporary folder,
 //! `mariadbd` on a free loopback port, `root` without a password, no binary log, and a
-//! database `locksmith`. Stopped and removed when the process exits.
+//! database `locksmith`. Stopped and removed when the process exits. [`mariadb_tls`] starts a
+//! second server with TLS on and a certificate signed by a throwaway CA
+//! ([`make_server_certs`]).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use super::tls::{CertFiles, make_server_certs};
 use super::{ServerProcess, at_exit, free_port, require_binary, spawn_for_process};
 
 /// A running private server.
@@ -18,17 +21,33 @@ pub struct MariaDb {
     pub port: u16,
     /// The server's base folder.
     pub dir: PathBuf,
+    /// For a server with TLS on: its CA (what clients trust), certificate and key.
+    pub tls: Option<CertFiles>,
 }
 
+type Running = Mutex<Option<(ServerProcess, tempfile::TempDir)>>;
+
 static SERVER: OnceLock<MariaDb> = OnceLock::new();
-static PROCESS: Mutex<Option<(ServerProcess, tempfile::TempDir)>> = Mutex::new(None);
+static PROCESS: Running = Mutex::new(None);
+static TLS_SERVER: OnceLock<MariaDb> = OnceLock::new();
+static TLS_PROCESS: Running = Mutex::new(None);
 
 /// The server of this test process, started on first use.
 ///
 /// # Panics
 /// When MariaDB is not installed (naming the Debian package) or does not start.
 pub fn mariadb() -> &'static MariaDb {
-    SERVER.get_or_init(start)
+    SERVER.get_or_init(|| start(false))
+}
+
+/// A second server of this test process with TLS on (plain connections are still accepted),
+/// started on first use. Its certificate names `127.0.0.1` and `localhost` and is signed by
+/// the CA in [`MariaDb::tls`].
+///
+/// # Panics
+/// As [`mariadb`], and when `openssl` is missing.
+pub fn mariadb_tls() -> &'static MariaDb {
+    TLS_SERVER.get_or_init(|| start(true))
 }
 
 /// A `mariadb` client command connected to the server as root (add `-e SQL` or stdin).
@@ -48,7 +67,7 @@ pub fn client_command(db: &MariaDb) -> Command {
     c
 }
 
-fn start() -> MariaDb {
+fn start(tls: bool) -> MariaDb {
     let install = require_binary("mariadb-install-db", "mariadb-server");
     let base = super::temp_dir("locksmith-mariadb-");
     let dir = base.path().to_path_buf();
@@ -73,12 +92,18 @@ fn start() -> MariaDb {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    let certs = tls.then(|| {
+        let certs_dir = dir.join("certs");
+        std::fs::create_dir_all(&certs_dir).expect("certs folder");
+        make_server_certs(&certs_dir)
+    });
     let port = free_port();
-    let proc = spawn_server(&dir, port);
+    let proc = spawn_server(&dir, port, certs.as_ref());
     let db = MariaDb {
         url: format!("mysql://root@127.0.0.1:{port}/locksmith?prefer_socket=false"),
         port,
         dir,
+        tls: certs,
     };
     let started = Instant::now();
     loop {
@@ -97,15 +122,17 @@ fn start() -> MariaDb {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    *PROCESS
+    let slot = if tls { &TLS_PROCESS } else { &PROCESS };
+    *slot
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((proc, base));
-    at_exit(stop);
+    at_exit(if tls { stop_tls } else { stop });
     db
 }
 
-/// Starts `mariadbd` on `port` over the data in `dir` and waits for the port.
-fn spawn_server(dir: &Path, port: u16) -> ServerProcess {
+/// Starts `mariadbd` on `port` over the data in `dir` (with TLS when `tls` is given) and
+/// waits for the port.
+fn spawn_server(dir: &Path, port: u16, tls: Option<&CertFiles>) -> ServerProcess {
     let server = require_binary("mariadbd", "mariadb-server");
     let mut cmd = Command::new(server);
     cmd.args([
@@ -126,6 +153,11 @@ fn spawn_server(dir: &Path, port: u16) -> ServerProcess {
         "--max-connections=200",
         "--innodb-flush-log-at-trx-commit=2",
     ]);
+    if let Some(t) = tls {
+        cmd.arg(format!("--ssl-cert={}", t.cert.display()))
+            .arg(format!("--ssl-key={}", t.key.display()))
+            .arg(format!("--ssl-ca={}", t.ca.display()));
+    }
     let mut proc = spawn_for_process("mariadbd", cmd, None);
     proc.wait_for_port(([127, 0, 0, 1], port).into(), Duration::from_secs(60));
     proc
@@ -145,7 +177,7 @@ pub fn crash_and_restart(down: Duration) {
     let (proc, _) = slot.as_mut().expect("the mariadb server is running");
     proc.kill();
     std::thread::sleep(down);
-    *proc = spawn_server(&db.dir, db.port);
+    *proc = spawn_server(&db.dir, db.port, db.tls.as_ref());
     let started = Instant::now();
     while !client_command(db)
         .args(["-e", "SELECT 1"])
@@ -162,7 +194,15 @@ pub fn crash_and_restart(down: Duration) {
 }
 
 fn stop() {
-    let taken = PROCESS
+    stop_one(&PROCESS);
+}
+
+fn stop_tls() {
+    stop_one(&TLS_PROCESS);
+}
+
+fn stop_one(running: &Running) {
+    let taken = running
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .take();

@@ -23,6 +23,20 @@ pub fn free_port() -> u16 {
         .expect("no free loopback port")
 }
 
+/// Runs `start` up to three times: ports from [`free_port`] are free when chosen, but another
+/// process (tests run in parallel, each with its own servers and outgoing connections) can take
+/// one before the server binds it, and the server then exits or never listens. `start` picks
+/// fresh ports on each call; the last failure is reported as it is.
+pub fn start_retrying<T>(what: &str, start: impl Fn() -> T) -> T {
+    for _ in 0..2 {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(&start)) {
+            Ok(started) => return started,
+            Err(_) => eprintln!("{what} did not start (a port taken meanwhile?); trying new ports"),
+        }
+    }
+    start()
+}
+
 /// Panics with an install hint unless `binary` exists (an absolute path or a name on `PATH`).
 pub fn require_binary(binary: &str, debian_package: &str) -> PathBuf {
     let found = if binary.contains('/') {

@@ -1,13 +1,15 @@
 //! A private PostgreSQL 15 cluster per test process: `initdb` in a temporary folder, the
 //! server on a free loopback port, trust authentication for `postgres`, `fsync=off`.
 //! As root, both run as the `postgres` user (they refuse root). Stopped and removed when the
-//! process exits.
+//! process exits. [`postgres_tls`] starts a second cluster with `ssl=on` and a certificate
+//! signed by a throwaway CA ([`make_server_certs`]).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use super::tls::{CertFiles, make_server_certs};
 use super::{ServerProcess, at_exit, free_port, is_root, require_binary, spawn_for_process};
 
 const BIN: &str = "/usr/lib/postgresql/15/bin";
@@ -21,17 +23,34 @@ pub struct Postgres {
     pub port: u16,
     /// The cluster's base folder (the socket folder too).
     pub dir: PathBuf,
+    /// For a cluster with TLS on: its CA (what clients trust), certificate and key.
+    pub tls: Option<CertFiles>,
 }
 
+type Running = Mutex<Option<(ServerProcess, tempfile::TempDir)>>;
+
 static SERVER: OnceLock<Postgres> = OnceLock::new();
-static PROCESS: Mutex<Option<(ServerProcess, tempfile::TempDir)>> = Mutex::new(None);
+static PROCESS: Running = Mutex::new(None);
+static TLS_SERVER: OnceLock<Postgres> = OnceLock::new();
+static TLS_PROCESS: Running = Mutex::new(None);
 
 /// The cluster of this test process, started on first use.
 ///
 /// # Panics
 /// When PostgreSQL 15 is not installed (naming the Debian package) or does not start.
 pub fn postgres() -> &'static Postgres {
-    SERVER.get_or_init(start)
+    SERVER.get_or_init(|| start(false))
+}
+
+/// A second cluster of this test process with TLS on (`ssl=on`; plain connections are still
+/// accepted), started on first use. Its certificate names `127.0.0.1` and `localhost` and is
+/// signed by the CA in [`Postgres::tls`], which it also trusts for client certificates
+/// (`ssl_ca_file`; `pg_hba.conf` asks for none).
+///
+/// # Panics
+/// As [`postgres`], and when `openssl` is missing.
+pub fn postgres_tls() -> &'static Postgres {
+    TLS_SERVER.get_or_init(|| start(true))
 }
 
 /// The path of a PostgreSQL client program (`psql`, `pg_isready`).
@@ -55,7 +74,7 @@ fn as_postgres(program: &Path) -> Command {
     }
 }
 
-fn start() -> Postgres {
+fn start(tls: bool) -> Postgres {
     let initdb = require_binary(&format!("{BIN}/initdb"), "postgresql");
     let base = super::temp_dir("locksmith-pg-");
     let dir = base.path().to_path_buf();
@@ -87,17 +106,52 @@ fn start() -> Postgres {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    let certs = tls.then(|| enable_tls(&dir));
     let port = free_port();
     let proc = spawn_server(&dir, port);
-    *PROCESS
+    let slot = if tls { &TLS_PROCESS } else { &PROCESS };
+    *slot
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((proc, base));
-    at_exit(stop);
+    at_exit(if tls { stop_tls } else { stop });
     Postgres {
         url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
         port,
         dir,
+        tls: certs,
     }
+}
+
+/// Makes a CA and a server certificate in `dir/certs` and turns TLS on in the cluster's
+/// configuration. The server refuses a key that others may read or that it does not own.
+fn enable_tls(dir: &Path) -> CertFiles {
+    use std::os::unix::fs::PermissionsExt;
+    let certs_dir = dir.join("certs");
+    std::fs::create_dir_all(&certs_dir).expect("certs folder");
+    std::fs::set_permissions(&certs_dir, std::fs::Permissions::from_mode(0o755))
+        .expect("chmod certs folder");
+    let certs = make_server_certs(&certs_dir);
+    std::fs::set_permissions(&certs.key, std::fs::Permissions::from_mode(0o600))
+        .expect("chmod server key");
+    if is_root() {
+        let st = Command::new("chown")
+            .arg("postgres:postgres")
+            .arg(&certs.key)
+            .arg(&certs.cert)
+            .status()
+            .expect("chown");
+        assert!(st.success(), "chown the server key to postgres");
+    }
+    let conf = dir.join("data").join("postgresql.conf");
+    let mut text = std::fs::read_to_string(&conf).expect("read postgresql.conf");
+    text.push_str(&format!(
+        "\nssl = on\nssl_cert_file = '{}'\nssl_key_file = '{}'\nssl_ca_file = '{}'\n",
+        certs.cert.display(),
+        certs.key.display(),
+        certs.ca.display()
+    ));
+    std::fs::write(&conf, text).expect("write postgresql.conf");
+    certs
 }
 
 /// Starts the server on `port` over the cluster in `dir` and waits until it accepts queries.
@@ -170,7 +224,15 @@ pub fn crash_and_restart(down: Duration) {
 }
 
 fn stop() {
-    let taken = PROCESS
+    stop_one(&PROCESS);
+}
+
+fn stop_tls() {
+    stop_one(&TLS_PROCESS);
+}
+
+fn stop_one(running: &Running) {
+    let taken = running
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .take();

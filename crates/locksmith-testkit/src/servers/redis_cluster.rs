@@ -91,23 +91,14 @@ fn spawn_node(port: u16, dir: &Path, extra: &[String]) -> ServerProcess {
     super::redis::spawn(port, dir.to_path_buf(), &args)
 }
 
-/// Starts one node on free ports. A port found free can be taken by a parallel test before
-/// the node binds it (then the node exits): up to three tries on new ports.
+/// Starts one node on free ports (again on new ones if a parallel test took a port first).
 fn start_node(extra: &[String]) -> ClusterNode {
-    let mut tries = 0;
-    loop {
-        tries += 1;
+    super::start_retrying("a Redis Cluster node", || {
         let dir = temp_dir("locksmith-redis-cluster-");
         let port = free_cluster_port();
-        let started = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            spawn_node(port, dir.path(), extra)
-        }));
-        match started {
-            Ok(process) => return ClusterNode { process, port, dir },
-            Err(panic) if tries >= 3 => std::panic::resume_unwind(panic),
-            Err(_) => {}
-        }
-    }
+        let process = spawn_node(port, dir.path(), extra);
+        ClusterNode { process, port, dir }
+    })
 }
 
 /// Runs `redis-cli -p PORT ARGS…` and returns its output; panics naming the command on failure.

@@ -123,6 +123,10 @@ pub fn mode(addr: &str) -> Option<String> {
 
 /// Starts a standalone server and waits until it answers `srvr` with `Mode: standalone`.
 pub fn start_zookeeper() -> ZooKeeperServer {
+    super::start_retrying("zookeeper", start_zookeeper_once)
+}
+
+fn start_zookeeper_once() -> ZooKeeperServer {
     let java = java_and_jar();
     let dir = super::temp_dir("locksmith-zk-");
     let port = free_port();
@@ -235,6 +239,10 @@ impl ZooKeeperEnsemble {
 /// until it has a leader and every member serves.
 pub fn start_zookeeper_ensemble(n: usize) -> ZooKeeperEnsemble {
     assert!(n >= 2, "an ensemble has at least two members");
+    super::start_retrying("zookeeper ensemble", || start_ensemble_once(n))
+}
+
+fn start_ensemble_once(n: usize) -> ZooKeeperEnsemble {
     let java = java_and_jar();
     let dir = super::temp_dir("locksmith-zk-ensemble-");
     let ports: Vec<[u16; 3]> = (0..n)

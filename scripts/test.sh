@@ -26,7 +26,7 @@ export CARGO_INCREMENTAL=0   # one build per run: incremental caches only cost d
 # and `etcdctl` (interop tests), and `protoc` to build the etcd-client crate; zookeeper runs
 # from its jars with a private zoo.cfg; the Curator interop test runs a Java source file against
 # the packaged Curator (default-jdk-headless for the source launcher, libcurator-recipes-java).
-PACKAGES=(util-linux redis-server openssl postgresql mariadb-server mariadb-client protobuf-compiler etcd-server etcd-client zookeeper default-jdk-headless libcurator-recipes-java)
+PACKAGES=(util-linux redis-server redis-tools openssl postgresql mariadb-server mariadb-client protobuf-compiler etcd-server etcd-client zookeeper default-jdk-headless libcurator-recipes-java)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -121,6 +121,7 @@ impl BackendReport {
             "memory" => "Memory (in-process)",
             "file" => "File (flock)",
             "redis" | "rediss" => "Redis (SET NX)",
+            "redis+cluster" | "rediss+cluster" => "Redis Cluster (SET NX)",
             "redlock" => "Redlock (multi-Redis)",
             "postgres" | "postgresql" => "PostgreSQL advisory locks",
             "mysql" | "mariadb" => "MySQL/MariaDB GET_LOCK",

@@ -14,6 +14,7 @@ use crate::layout::{Names, ValueParts, holder_from_value, secret};
 use crate::lease::RedisLease;
 use crate::renew_batch::Renewer;
 use crate::scripts::{ACQUIRE, ACQUIRE_FAIR, LEAVE_QUEUE};
+use crate::wait::{Attempt, fallback, sleep_until};
 use crate::waker::Waker;
 
 /// What `redis://` can do: TTL leases, holder info, not fair (see [`fair_capabilities`]).
@@ -51,13 +52,6 @@ struct Inner {
 struct Waiter {
     id: String,
     join: bool,
-}
-
-/// The outcome of one attempt.
-pub(crate) enum Attempt {
-    Granted(Grant),
-    /// Held by someone else for this many more ms (-1: no expiry).
-    Busy(i64),
 }
 
 impl RedisBackend {
@@ -272,16 +266,6 @@ impl Drop for Undo<'_> {
     }
 }
 
-/// How long to sleep before retrying a key held for `pttl` more ms, when no release message
-/// comes: until it expires; for a key without expiry (a foreign lock), a growing backoff.
-fn fallback(pttl: i64, idle_rounds: u32) -> Duration {
-    if pttl >= 0 {
-        Duration::from_millis(pttl as u64 + 1)
-    } else {
-        Duration::from_millis(10u64 << idle_rounds.min(7)).min(Duration::from_secs(1))
-    }
-}
-
 #[async_trait]
 impl Backend for RedisBackend {
     fn scheme(&self) -> &'static str {
@@ -327,25 +311,11 @@ impl Backend for RedisBackend {
             Attempt::Busy(_) => {}
         }
         // Subscribe first, then try again: a release after this point cannot be missed.
-        let reg = self.inner.waker.register(&names.channel).await?;
-        let mut rx = reg.rx.clone();
-        let mut idle_rounds = 0;
-        loop {
-            reg.ensure_subscribed().await?;
-            rx.borrow_and_update();
-            let pttl = match self.inner.attempt(&names, req, None).await? {
-                Attempt::Granted(g) => return Ok(Some(g)),
-                Attempt::Busy(pttl) => pttl,
-            };
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                return Ok(None);
-            }
-            tokio::select! {
-                _ = rx.changed() => idle_rounds = 0,
-                _ = tokio::time::sleep(fallback(pttl, idle_rounds)) => idle_rounds += 1,
-                _ = sleep_until(deadline) => return Ok(None),
-            }
-        }
+        let inner = &self.inner;
+        crate::wait::until_released(&inner.waker, &names.channel, deadline, || {
+            inner.attempt(&names, req, None)
+        })
+        .await
     }
 
     /// `SET NX PX` + an EVALSHA compare-and-delete on the key's lock name (see `native.rs`).
@@ -403,12 +373,5 @@ impl Drop for LeaveQueue {
                 .invoke_async(&mut conn)
                 .await;
         });
-    }
-}
-
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d.into()).await,
-        None => std::future::pending().await,
     }
 }

@@ -17,6 +17,9 @@ pub(crate) fn is_connection_error(err: &RedisError) -> bool {
 fn is_auth_error(err: &RedisError) -> bool {
     err.kind() == ErrorKind::AuthenticationFailed
         || matches!(err.code(), Some("WRONGPASS" | "NOAUTH" | "NOPERM"))
+        // The cluster client reports a refused AUTH on its first connections as an I/O error
+        // whose text names the cause.
+        || err.to_string().contains("AuthenticationFailed")
 }
 
 /// A backend error for a failed request to the Redis at `url` (already masked).

@@ -11,7 +11,7 @@ use crate::conn::Node;
 pub(crate) use crate::layout::secret;
 
 /// Compare-and-delete (lua/compare_and_delete.lua).
-static COMPARE_AND_DELETE: LazyLock<Script> =
+pub(crate) static COMPARE_AND_DELETE: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("lua/compare_and_delete.lua")));
 
 /// What the pair is called in reports.

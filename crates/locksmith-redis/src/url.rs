@@ -76,7 +76,16 @@ fn duration(url: &str, name: &str, value: &str) -> Result<Duration> {
     Ok(d)
 }
 
-fn parse_query(url: &str, query: &str, redlock: bool) -> Result<UrlOptions> {
+/// Which kind of URL a query belongs to: the options differ.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Flavor {
+    Redis,
+    Cluster,
+    Redlock,
+}
+
+fn parse_query(url: &str, query: &str, flavor: Flavor) -> Result<UrlOptions> {
+    let redlock = flavor == Flavor::Redlock;
     let mut o = UrlOptions::default();
     let mut waiter_timeout = None;
     for (name, value) in ::url::form_urlencoded::parse(query.as_bytes()) {
@@ -95,6 +104,13 @@ fn parse_query(url: &str, query: &str, redlock: bool) -> Result<UrlOptions> {
                     ));
                 }
             },
+            ("fair" | "waiter_timeout", false) if flavor == Flavor::Cluster => {
+                return Err(bad(
+                    url,
+                    "fair mode is not supported on Redis Cluster in this version; it is offered \
+                     on redis://…?fair=true (one primary)",
+                ));
+            }
             ("fair", false) => match value.as_ref() {
                 "true" | "1" | "yes" => {
                     o.fair = Some(o.fair.unwrap_or(DEFAULT_WAITER_TIMEOUT));
@@ -125,10 +141,14 @@ fn parse_query(url: &str, query: &str, redlock: bool) -> Result<UrlOptions> {
                 ));
             }
             (other, _) => {
-                let known = if redlock {
-                    "connect_timeout, command_timeout, prefix, drift, retry_delay, tls, tls_ca"
-                } else {
-                    "connect_timeout, command_timeout, prefix, tls_ca, fair, waiter_timeout"
+                let known = match flavor {
+                    Flavor::Redlock => {
+                        "connect_timeout, command_timeout, prefix, drift, retry_delay, tls, tls_ca"
+                    }
+                    Flavor::Redis => {
+                        "connect_timeout, command_timeout, prefix, tls_ca, fair, waiter_timeout"
+                    }
+                    Flavor::Cluster => "connect_timeout, command_timeout, prefix, tls_ca",
                 };
                 return Err(bad(
                     url,
@@ -181,7 +201,7 @@ pub(crate) fn parse_redis(url: &str) -> Result<(Target, UrlOptions)> {
     if parsed.host_str().is_none_or(str::is_empty) {
         return Err(bad(url, "the URL names no host; write redis://HOST:PORT"));
     }
-    let opts = parse_query(url, parsed.query().unwrap_or(""), false)?;
+    let opts = parse_query(url, parsed.query().unwrap_or(""), Flavor::Redis)?;
     if opts.tls_ca.is_some() && !tls {
         return Err(bad(url, "tls_ca= is for rediss:// (TLS) URLs"));
     }
@@ -204,40 +224,15 @@ pub(crate) fn parse_redis(url: &str) -> Result<(Target, UrlOptions)> {
 /// all with the same credentials and database.
 pub(crate) fn parse_redlock(url: &str) -> Result<(Vec<Target>, UrlOptions)> {
     let usage = "expected redlock://[[user]:password@]host:port,host:port,…[/db][?options]";
-    let Some(rest) = url
-        .split_once("://")
-        .filter(|(s, _)| s.eq_ignore_ascii_case("redlock"))
-        .map(|(_, r)| r)
-    else {
+    let Some(list) = HostList::split(url, &["redlock"], usage)? else {
         return Err(bad(url, usage));
     };
-    let (before_query, query) = rest.split_once('?').unwrap_or((rest, ""));
-    let (authority, path) = match before_query.find('/') {
-        Some(i) => before_query.split_at(i),
-        None => (before_query, ""),
-    };
-    let (userinfo, hosts) = match authority.rfind('@') {
-        Some(i) => (&authority[..=i], &authority[i + 1..]),
-        None => ("", authority),
-    };
-    let db = db_path(url, path)?;
-    let opts = parse_query(url, query, true)?;
+    let db = db_path(url, list.path)?;
+    let opts = parse_query(url, list.query, Flavor::Redlock)?;
     if opts.tls_ca.is_some() && !opts.tls {
         return Err(bad(url, "tls_ca= needs tls=true (every node over TLS)"));
     }
-    let scheme = if opts.tls { "rediss" } else { "redis" };
-    let mut targets = Vec::new();
-    for host in hosts.split(',') {
-        if host.trim().is_empty() {
-            return Err(bad(url, format!("an empty host in the list; {usage}")));
-        }
-        let one = format!("{scheme}://{userinfo}{host}{db}");
-        ::url::Url::parse(&one).map_err(|e| bad(url, format!("host `{host}`: {e}; {usage}")))?;
-        targets.push(Target {
-            url: one,
-            tls: opts.tls,
-        });
-    }
+    let targets = list.targets(url, opts.tls, &db, usage)?;
     if targets.len() < 3 {
         return Err(bad(
             url,
@@ -248,6 +243,86 @@ pub(crate) fn parse_redlock(url: &str) -> Result<(Vec<Target>, UrlOptions)> {
             ),
         ));
     }
+    Ok((targets, opts))
+}
+
+/// A URL naming several `host:port`s: `SCHEME://[userinfo@]H1:P1,H2:P2,…[/path][?query]`.
+struct HostList<'a> {
+    scheme: &'a str,
+    userinfo: &'a str,
+    hosts: &'a str,
+    path: &'a str,
+    query: &'a str,
+}
+
+impl<'a> HostList<'a> {
+    /// Splits `url` if its scheme is one of `schemes` (`Ok(None)` otherwise).
+    fn split(url: &'a str, schemes: &[&str], usage: &str) -> Result<Option<Self>> {
+        let Some((scheme, rest)) = url.split_once("://") else {
+            return Err(bad(url, usage.to_owned()));
+        };
+        if !schemes.iter().any(|s| s.eq_ignore_ascii_case(scheme)) {
+            return Ok(None);
+        }
+        let (before_query, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let (authority, path) = match before_query.find('/') {
+            Some(i) => before_query.split_at(i),
+            None => (before_query, ""),
+        };
+        let (userinfo, hosts) = match authority.rfind('@') {
+            Some(i) => (&authority[..=i], &authority[i + 1..]),
+            None => ("", authority),
+        };
+        Ok(Some(Self {
+            scheme,
+            userinfo,
+            hosts,
+            path,
+            query,
+        }))
+    }
+
+    /// One target per host, each with the list's credentials and database path `db`.
+    fn targets(&self, url: &str, tls: bool, db: &str, usage: &str) -> Result<Vec<Target>> {
+        let scheme = if tls { "rediss" } else { "redis" };
+        let mut targets = Vec::new();
+        for host in self.hosts.split(',') {
+            if host.trim().is_empty() {
+                return Err(bad(url, format!("an empty host in the list; {usage}")));
+            }
+            let one = format!("{scheme}://{}{host}{db}", self.userinfo);
+            let parsed = ::url::Url::parse(&one)
+                .map_err(|e| bad(url, format!("host `{host}`: {e}; {usage}")))?;
+            if parsed.host_str().is_none_or(str::is_empty) {
+                return Err(bad(url, format!("host `{host}` names no host; {usage}")));
+            }
+            targets.push(Target { url: one, tls });
+        }
+        Ok(targets)
+    }
+}
+
+/// `redis+cluster://[[user]:password@]host:port,host:port,…[/0][?options]` (or
+/// `rediss+cluster://` for TLS): the seed nodes of one Redis Cluster.
+pub(crate) fn parse_cluster(url: &str) -> Result<(Vec<Target>, UrlOptions)> {
+    let usage = "expected redis+cluster://[[user]:password@]host:port,host:port,…[?options] \
+                 (rediss+cluster:// for TLS)";
+    let Some(list) = HostList::split(url, &["redis+cluster", "rediss+cluster"], usage)? else {
+        return Err(bad(url, usage));
+    };
+    let tls = list.scheme.eq_ignore_ascii_case("rediss+cluster");
+    let db = db_path(url, list.path)?;
+    if !db.is_empty() && db != "/0" {
+        return Err(bad(
+            url,
+            format!("Redis Cluster has only database 0, not `{db}`; leave the path out"),
+        ));
+    }
+    let opts = parse_query(url, list.query, Flavor::Cluster)?;
+    if opts.tls_ca.is_some() && !tls {
+        return Err(bad(url, "tls_ca= is for rediss+cluster:// (TLS) URLs"));
+    }
+    let targets = list.targets(url, tls, "", usage)?;
     Ok((targets, opts))
 }
 
@@ -307,5 +382,37 @@ mod tests {
         assert!(err.to_string().contains("tls=true"), "{err}");
         let err = parse_redlock("redlock://a:1,b:2,c:3?fair=true").unwrap_err();
         assert!(err.to_string().contains("not supported"), "{err}");
+    }
+
+    #[test]
+    fn cluster_urls() {
+        let (t, o) =
+            parse_cluster("redis+cluster://app:pw@a:1,b:2?prefix=x:&command_timeout=1s").unwrap();
+        let urls: Vec<_> = t.iter().map(|t| t.url.as_str()).collect();
+        assert_eq!(urls, ["redis://app:pw@a:1", "redis://app:pw@b:2"]);
+        assert_eq!(o.prefix, "x:");
+        assert_eq!(o.command_timeout, Duration::from_secs(1));
+        let (t, o) = parse_cluster("rediss+cluster://a:1/0?tls_ca=/ca.pem").unwrap();
+        assert!(t[0].tls && t[0].url.starts_with("rediss://"));
+        assert_eq!(o.tls_ca.as_deref(), Some(std::path::Path::new("/ca.pem")));
+        let one = parse_cluster("redis+cluster://h:7000").unwrap().0;
+        assert_eq!(one.len(), 1);
+        for (bad_url, says) in [
+            ("redis+cluster://:pw@a:1/3", "only database 0"),
+            (
+                "redis+cluster://a:1?fair=true",
+                "not supported on Redis Cluster",
+            ),
+            ("redis+cluster://a:1?tls_ca=/ca.pem", "rediss+cluster"),
+            ("redis+cluster://a:1,,b:2", "empty host"),
+            ("redis+cluster://a:1?drift=1ms", "unknown option `drift`"),
+            ("redis://a:1", "expected redis+cluster://"),
+        ] {
+            let err = parse_cluster(bad_url).unwrap_err().to_string();
+            assert!(
+                err.contains(says) && !err.contains("pw@"),
+                "{bad_url}: {err}"
+            );
+        }
     }
 }

@@ -42,6 +42,9 @@ struct Shared {
     /// The subscription connection; subscribe/unsubscribe are ordered by this lock.
     sink: tokio::sync::Mutex<Option<(u64, PubSubSink)>>,
     connections: Mutex<u64>,
+    /// Redis Cluster: the other seed nodes, tried in turn when the first cannot be reached (a
+    /// `PUBLISH` on any node of a cluster reaches subscribers on every node).
+    others: Vec<Arc<Node>>,
 }
 
 /// The pub/sub side of one server.
@@ -68,8 +71,15 @@ pub(crate) struct Registration {
 
 impl Waker {
     pub(crate) fn new(node: Arc<Node>) -> Self {
+        Self::over(node, Vec::new())
+    }
+
+    /// Subscribes on `node`, or on the first of `others` that can be reached when it cannot
+    /// (Redis Cluster: any node hears every `PUBLISH`).
+    pub(crate) fn over(node: Arc<Node>, others: Vec<Arc<Node>>) -> Self {
         let shared = Shared {
             inbox: format!("{INBOX_PREFIX}{}", crate::layout::secret()),
+            others,
             ..Shared::default()
         };
         Self {
@@ -238,11 +248,27 @@ impl Registration {
     }
 }
 
+/// A pub/sub connection to `node` (or, failing that, to the first of `shared.others` that
+/// answers).
+async fn pubsub(node: &Node, shared: &Shared) -> Result<redis::aio::PubSub> {
+    let mut first_error = None;
+    for n in std::iter::once(node).chain(shared.others.iter().map(|n| &**n)) {
+        let made = tokio::time::timeout(n.connect_timeout, n.client.get_async_pubsub())
+            .await
+            .map_err(|_| connect_timeout(&n.url, n.connect_timeout))
+            .and_then(|r| r.map_err(|e| n.error(None, e)));
+        match made {
+            Ok(p) => return Ok(p),
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    Err(first_error.expect("at least one node"))
+}
+
 async fn connect(node: &Node, shared: &Arc<Shared>) -> Result<(u64, PubSubSink)> {
-    let pubsub = tokio::time::timeout(node.connect_timeout, node.client.get_async_pubsub())
-        .await
-        .map_err(|_| connect_timeout(&node.url, node.connect_timeout))?
-        .map_err(|e| node.error(None, e))?;
+    let pubsub = pubsub(node, shared).await?;
     let (sink, mut stream) = pubsub.split();
     let id = {
         let mut n = shared.connections.lock().expect("waker");

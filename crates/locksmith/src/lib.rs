@@ -9,6 +9,7 @@
 //! | `memory://NAME` | in-process, FIFO-fair (tests, docs) | always |
 //! | `file://DIR` | OS file locks on one machine | `file` (default) |
 //! | `redis://[[user]:pw@]host[:port][/db]`, `rediss://…` | one Redis primary (TLS with `rediss`) | `redis` |
+//! | `redis+cluster://host:port,host:port,…`, `rediss+cluster://…` | one Redis Cluster (seed nodes) | `redis` |
 //! | `redlock://host:port,host:port,…` | Redlock over independent Redis primaries | `redis` |
 //! | `postgres://USER@HOST/DB` | PostgreSQL session advisory locks | `postgres` |
 //! | `mysql://USER@HOST/DB` | MySQL/MariaDB `GET_LOCK` | `mysql` |

@@ -11,6 +11,8 @@ const KNOWN: &[(&str, &str, &str)] = &[
     ("redis", "redis", "Redis"),
     ("rediss", "redis", "Redis over TLS"),
     ("redlock", "redis", "Redlock"),
+    ("redis+cluster", "redis", "Redis Cluster"),
+    ("rediss+cluster", "redis", "Redis Cluster over TLS"),
     ("postgres", "postgres", "PostgreSQL"),
     ("postgresql", "postgres", "PostgreSQL"),
     ("mysql", "mysql", "MySQL/MariaDB"),
@@ -51,6 +53,10 @@ pub fn backend_from_url(url: &str) -> Result<Arc<dyn Backend>> {
         "file" => Ok(Arc::new(locksmith_file::FileBackend::from_url(url)?)),
         #[cfg(feature = "redis")]
         "redis" | "rediss" => Ok(Arc::new(locksmith_redis::RedisBackend::from_url(url)?)),
+        #[cfg(feature = "redis")]
+        "redis+cluster" | "rediss+cluster" => Ok(Arc::new(
+            locksmith_redis::RedisClusterBackend::from_url(url)?,
+        )),
         #[cfg(feature = "redis")]
         "redlock" => Ok(Arc::new(locksmith_redis::RedlockBackend::from_url(url)?)),
         #[cfg(feature = "postgres")]
@@ -127,6 +133,11 @@ mod tests {
             // Opening connects lazily; the URL shown never carries the password.
             let locker = open("redis://:hunter2@localhost:6379").unwrap();
             assert_eq!(locker.display_url(), "redis://:***@localhost:6379");
+            let locker = open("redis+cluster://:hunter2@10.0.0.1:7000,10.0.0.2:7000").unwrap();
+            assert_eq!(
+                locker.display_url(),
+                "redis+cluster://:***@10.0.0.1:7000,10.0.0.2:7000"
+            );
         }
         let err = open("gopher://x").unwrap_err().to_string();
         assert!(err.contains("unknown scheme `gopher`"), "{err}");

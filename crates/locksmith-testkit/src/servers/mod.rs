@@ -6,6 +6,7 @@
 
 pub mod etcd;
 pub mod redis;
+pub mod redis_cluster;
 pub mod tls;
 pub mod zookeeper;
 

@@ -104,7 +104,7 @@ impl RedisServer {
 
 /// Spawns from one thread that lives as long as the process: the kernel's parent-death signal
 /// follows the thread that forked, and test threads end before the process does.
-fn spawn(port: u16, dir: PathBuf, extra: &[String]) -> ServerProcess {
+pub(super) fn spawn(port: u16, dir: PathBuf, extra: &[String]) -> ServerProcess {
     spawn_with(port, dir, extra, true)
 }
 

@@ -2,13 +2,12 @@
 //! per-name counter table of earlier versions, a blocked wait holds up no attempt on another
 //! key, and a new connection forgets the owner records of its account's closed connections.
 
-use std::process::Output;
 use std::sync::Arc;
 use std::time::Duration;
 
 use locksmith_core::{LockOptions, Locker};
 use locksmith_mysql::MySqlBackend;
-use locksmith_testkit::servers::mariadb::{MariaDb, client_command, mariadb};
+use locksmith_testkit::servers::mariadb::{MariaDb, client_sql, mariadb};
 use mysql_async::prelude::Queryable;
 
 const PATIENCE: Duration = Duration::from_secs(60);
@@ -21,26 +20,9 @@ fn locker(url: &str) -> Locker {
     Locker::new(Arc::new(MySqlBackend::from_url(url).expect("url")))
 }
 
-fn sql(db: &MariaDb, q: &str) -> Output {
-    let out = client_command(db)
-        .args(["-N", "-e", q])
-        .output()
-        .expect("mariadb");
-    assert!(
-        out.status.success(),
-        "{q}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-fn text(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).trim().to_owned()
-}
-
 /// A fresh database of its own on the shared server, and its URL.
 fn database(db: &MariaDb, name: &str) -> String {
-    sql(db, &format!("CREATE DATABASE IF NOT EXISTS {name}"));
+    client_sql(db, &format!("CREATE DATABASE IF NOT EXISTS {name}"));
     format!(
         "mysql://root@127.0.0.1:{}/{name}?prefer_socket=false",
         db.port
@@ -51,7 +33,7 @@ fn database(db: &MariaDb, name: &str) -> String {
 async fn tokens_start_above_the_old_per_name_counter_table() {
     let db = mariadb();
     let url = database(db, "upgrade_from_counter_table");
-    sql(
+    client_sql(
         db,
         &format!(
             "USE upgrade_from_counter_table; {}; \
@@ -131,11 +113,11 @@ async fn a_new_connection_forgets_owner_records_of_closed_connections() {
     );
     // This account's record of a closed connection is gone; the other account's stays (this
     // account cannot see whether that account's connections are open).
-    let left = text(&sql(
+    let left = client_sql(
         db,
         "SELECT holder_id FROM owner_records.locksmith_owners WHERE holder_id > 987654320 \
          ORDER BY holder_id",
-    ));
+    );
     assert_eq!(left, "987654322");
     assert!(g.release().await.unwrap());
 }

@@ -4,14 +4,14 @@
 //! server, and a user who may not create the counter table.
 
 use std::io::Write;
-use std::process::{Output, Stdio};
+use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use locksmith_core::{LockOptions, Locker, LossReason};
 use locksmith_mysql::{MySqlBackend, lock_name};
 use locksmith_testkit::proxy::FaultProxy;
-use locksmith_testkit::servers::mariadb::{MariaDb, client_command, mariadb};
+use locksmith_testkit::servers::mariadb::{client_command, client_sql, mariadb};
 
 const PATIENCE: Duration = Duration::from_secs(60);
 
@@ -21,23 +21,6 @@ fn opts() -> LockOptions {
 
 fn locker(url: &str) -> Locker {
     Locker::new(Arc::new(MySqlBackend::from_url(url).expect("url")))
-}
-
-fn sql(db: &MariaDb, q: &str) -> Output {
-    let out = client_command(db)
-        .args(["-e", q])
-        .output()
-        .expect("mariadb");
-    assert!(
-        out.status.success(),
-        "{q}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-fn text(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).trim().to_owned()
 }
 
 fn with_params(url: &str, extra: &str) -> String {
@@ -57,13 +40,13 @@ async fn killed_connection_is_lost_and_next_waiter_gets_it() {
         let b = b.clone();
         async move { b.acquire(key, &opts()).await.unwrap() }
     });
-    let holder_id = text(&sql(db, "SELECT IS_USED_LOCK('kill-me')"));
+    let holder_id = client_sql(db, "SELECT IS_USED_LOCK('kill-me')");
     // Wait until the waiter blocks on the server, then kill the holder's connection.
     let start = Instant::now();
-    while text(&sql(
+    while client_sql(
         db,
         "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE STATE = 'User lock'",
-    )) != "1"
+    ) != "1"
     {
         assert!(
             start.elapsed() < PATIENCE,
@@ -71,7 +54,7 @@ async fn killed_connection_is_lost_and_next_waiter_gets_it() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    sql(db, &format!("KILL {holder_id}"));
+    client_sql(db, &format!("KILL {holder_id}"));
     let reason = tokio::time::timeout(PATIENCE, held.lost())
         .await
         .expect("lost() resolves after KILL");
@@ -121,7 +104,7 @@ async fn mariadb_client_and_locksmith_exclude_each_other() {
     let db = mariadb();
     let l = locker(&db.url);
     let g = l.acquire("jobs", &opts()).await.unwrap();
-    assert_eq!(text(&sql(db, "SELECT GET_LOCK('jobs', 0)")), "0");
+    assert_eq!(client_sql(db, "SELECT GET_LOCK('jobs', 0)"), "0");
     assert!(g.release().await.unwrap());
 
     // The client holds `jobs` in a session that stays open until its standard input closes.
@@ -134,7 +117,7 @@ async fn mariadb_client_and_locksmith_exclude_each_other() {
     stdin.write_all(b"SELECT GET_LOCK('jobs', 10);\n").unwrap();
     stdin.flush().unwrap();
     let start = Instant::now();
-    while text(&sql(db, "SELECT IS_USED_LOCK('jobs') IS NOT NULL")) != "1" {
+    while client_sql(db, "SELECT IS_USED_LOCK('jobs') IS NOT NULL") != "1" {
         assert!(start.elapsed() < PATIENCE, "the client never took the lock");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -157,7 +140,7 @@ async fn mariadb_client_and_locksmith_exclude_each_other() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sql_metacharacters_in_keys_are_data() {
     let db = mariadb();
-    sql(db, "CREATE TABLE IF NOT EXISTS locksmith.x (v INT)");
+    client_sql(db, "CREATE TABLE IF NOT EXISTS locksmith.x (v INT)");
     let (a, b) = (locker(&db.url), locker(&db.url));
     let keys = [
         "'; DROP TABLE x; --",
@@ -168,10 +151,10 @@ async fn sql_metacharacters_in_keys_are_data() {
     ];
     locksmith_testkit::sql::keys_are_data(&a, &b, &keys).await;
     assert_eq!(
-        text(&sql(
+        client_sql(
             db,
             "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'locksmith' AND TABLE_NAME = 'x'"
-        )),
+        ),
         "1",
         "table x survives"
     );
@@ -184,12 +167,12 @@ async fn names_are_verbatim_up_to_64_characters_then_hashed() {
     let k64 = "é".repeat(64);
     let g = l.acquire(k64.as_str(), &opts()).await.unwrap();
     let q = format!("SELECT IS_USED_LOCK('{k64}') IS NOT NULL");
-    assert_eq!(text(&sql(db, &q)), "1", "64 characters are used verbatim");
+    assert_eq!(client_sql(db, &q), "1", "64 characters are used verbatim");
     assert!(g.release().await.unwrap());
     let k65 = "é".repeat(65);
     let g = l.acquire(k65.as_str(), &opts()).await.unwrap();
     let q = format!("SELECT IS_USED_LOCK('{}') IS NOT NULL", lock_name(&k65));
-    assert_eq!(text(&sql(db, &q)), "1", "longer keys use the hashed name");
+    assert_eq!(client_sql(db, &q), "1", "longer keys use the hashed name");
     assert!(g.release().await.unwrap());
 
     // Verbatim names: case and Unicode form are the server's business. MariaDB compares lock
@@ -256,7 +239,7 @@ async fn unanswering_server_fails_within_connect_timeout() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn user_without_create_gets_the_sql_to_run() {
     let db = mariadb();
-    sql(
+    client_sql(
         db,
         "CREATE DATABASE IF NOT EXISTS nocreate; CREATE USER IF NOT EXISTS 'limited'@'%'; \
          GRANT SELECT, INSERT, UPDATE ON nocreate.* TO 'limited'@'%'",
@@ -273,7 +256,7 @@ async fn user_without_create_gets_the_sql_to_run() {
             && msg.contains("CREATE TABLE IF NOT EXISTS locksmith_owners"),
         "{msg}"
     );
-    sql(
+    client_sql(
         db,
         &format!(
             "USE nocreate; {}",

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use locksmith_core::{Error, LockOptions, Locker, WaitPolicy};
 use locksmith_mysql::MySqlBackend;
-use locksmith_testkit::servers::mariadb::{MariaDb, client_command, mariadb, mariadb_tls};
+use locksmith_testkit::servers::mariadb::{MariaDb, client_sql, mariadb, mariadb_tls};
 use locksmith_testkit::servers::temp_dir;
 use locksmith_testkit::servers::tls::{make_client_cert, make_server_certs};
 
@@ -25,25 +25,13 @@ fn locker(url: &str) -> Locker {
     Locker::new(Arc::new(MySqlBackend::from_url(url).expect("url")))
 }
 
-fn sql(db: &MariaDb, statement: &str) {
-    let out = client_command(db)
-        .args(["-e", statement])
-        .output()
-        .expect("mariadb client");
-    assert!(
-        out.status.success(),
-        "{statement}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// The TLS server, with a user `tlsonly` (password [`PASSWORD`]) that may connect over TLS
 /// only.
 fn tls_server() -> &'static MariaDb {
     static USER: Once = Once::new();
     let db = mariadb_tls();
     USER.call_once(|| {
-        sql(
+        client_sql(
             db,
             &format!(
                 "CREATE USER 'tlsonly'@'127.0.0.1' IDENTIFIED BY '{PASSWORD}' REQUIRE SSL; \
@@ -220,7 +208,7 @@ fn missing_or_unused_certificate_files_and_driver_tls_options_are_clear_errors()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_certificate_logs_in_where_the_server_requires_one() {
     let db = tls_server();
-    sql(
+    client_sql(
         db,
         "CREATE USER 'certuser'@'127.0.0.1' REQUIRE X509; \
          GRANT ALL ON locksmith.* TO 'certuser'@'127.0.0.1'",

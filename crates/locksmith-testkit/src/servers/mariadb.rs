@@ -67,6 +67,21 @@ pub fn client_command(db: &MariaDb) -> Command {
     c
 }
 
+/// Runs `statement` with the `mariadb` client as root and returns what it printed, trimmed
+/// (no column headers); panics with the client's error when the statement fails.
+pub fn client_sql(db: &MariaDb, statement: &str) -> String {
+    let out = client_command(db)
+        .args(["-e", statement])
+        .output()
+        .expect("mariadb client");
+    assert!(
+        out.status.success(),
+        "{statement}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
 fn start(tls: bool) -> MariaDb {
     let install = require_binary("mariadb-install-db", "mariadb-server");
     let base = super::temp_dir("locksmith-mariadb-");

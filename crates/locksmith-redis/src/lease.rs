@@ -76,7 +76,6 @@ impl Lease for RedisLease {
                 ttl_ms: ttl.as_millis().max(1) as u64,
                 run_id: Some(Arc::clone(&self.run_id)),
                 restart_is_error: true,
-                group: 0,
             })
             .await
     }

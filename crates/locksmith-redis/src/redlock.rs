@@ -691,7 +691,6 @@ impl Lease for RedlockLease {
                     ttl_ms,
                     run_id: self.run_ids[i].clone(),
                     restart_is_error: false,
-                    group: 0,
                 };
                 async move { renewer.renew(req).await }
             },

@@ -9,11 +9,9 @@
 //! connection. Each caller gets its own answer (renewed, or not the owner any more) through
 //! a one-shot channel.
 //!
-//! Batches are per group: one server request may only touch keys of one Redis Cluster hash
-//! slot, so a request's group must be its lock key's slot wherever keys can live on different
-//! shards. On a single server every key is in group 0.
+//! One server holds every key here (redis:// and each Redlock node); the Redis Cluster lease
+//! renews on its own, since one request there may only touch keys of one hash slot.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use locksmith_core::{Error, Result};
@@ -45,8 +43,6 @@ pub(crate) struct RenewRequest {
     /// (its `session_lost` reports the reset), or `Ok(false)` (a Redlock node that cannot
     /// count towards the quorum).
     pub(crate) restart_is_error: bool,
-    /// The batch group (the Cluster hash slot of `lock`; 0 on a single server).
-    pub(crate) group: u16,
 }
 
 struct Pending {
@@ -129,7 +125,7 @@ impl Renewer {
                 return;
             }
         };
-        let mut groups: HashMap<u16, Vec<Pending>> = HashMap::new();
+        let mut ready = Vec::with_capacity(pending.len());
         for p in pending {
             if let Some(granted) = p.req.run_id.as_ref().filter(|r| **r != live.run_id) {
                 let answer = if p.req.restart_is_error {
@@ -141,14 +137,12 @@ impl Renewer {
                 let _ = p.reply.send(answer);
                 continue;
             }
-            groups.entry(p.req.group).or_default().push(p);
+            ready.push(p);
         }
         let mut batches = Vec::new();
-        for (_, mut group) in groups {
-            while !group.is_empty() {
-                let rest = group.split_off(group.len().min(MAX_BATCH));
-                batches.push(send(&self.node, &live, std::mem::replace(&mut group, rest)));
-            }
+        while !ready.is_empty() {
+            let rest = ready.split_off(ready.len().min(MAX_BATCH));
+            batches.push(send(&self.node, &live, std::mem::replace(&mut ready, rest)));
         }
         futures_util::future::join_all(batches).await;
     }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use locksmith_core::{LockOptions, Locker, WaitPolicy};
 use locksmith_etcd::EtcdBackend;
+use locksmith_testkit::errors::attempt_error;
 use locksmith_testkit::servers::etcd::{EtcdCluster, start_etcd_cluster, start_etcd_tls};
 use locksmith_testkit::servers::temp_dir;
 use locksmith_testkit::servers::tls::make_server_certs;
@@ -44,20 +45,10 @@ async fn lock_and_release(url: &str, key: &str) {
     .expect("no hang");
 }
 
-/// The error of a lock attempt through `url`, which must fail (within `PATIENCE`).
+/// The error of a lock attempt through `url`, which must fail (within `PATIENCE`), without
+/// the password in it.
 async fn lock_error(url: &str, key: &str) -> String {
-    let l = locker(url);
-    let r = tokio::time::timeout(PATIENCE, l.try_acquire(key, &opts()))
-        .await
-        .expect("a clear error, not a hang");
-    match r {
-        Ok(got) => panic!("expected an error, got {got:?}"),
-        Err(e) => {
-            let text = format!("{e} / {e:?}");
-            eprintln!("{key}: {text}");
-            text
-        }
-    }
+    attempt_error(&locker(url), key, &opts(), PATIENCE, PASSWORD).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

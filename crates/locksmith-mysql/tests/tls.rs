@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use locksmith_core::{Error, LockOptions, Locker, WaitPolicy};
 use locksmith_mysql::MySqlBackend;
+use locksmith_testkit::errors::attempt_error;
 use locksmith_testkit::servers::mariadb::{MariaDb, client_sql, mariadb, mariadb_tls};
 use locksmith_testkit::servers::temp_dir;
 use locksmith_testkit::servers::tls::{make_client_cert, make_server_certs};
@@ -63,21 +64,10 @@ fn ca(db: &MariaDb) -> String {
         .to_string()
 }
 
-/// The error of a lock attempt through `url`, which must fail (within `PATIENCE`).
+/// The error of a lock attempt through `url`, which must fail (within `PATIENCE`), without
+/// the password in it.
 async fn lock_error(url: &str, key: &str) -> String {
-    let l = locker(url);
-    let r = tokio::time::timeout(PATIENCE, l.try_acquire(key, &opts()))
-        .await
-        .expect("a clear error, not a hang");
-    match r {
-        Ok(got) => panic!("expected an error, got {got:?}"),
-        Err(e) => {
-            let text = format!("{e} / {e:?}");
-            eprintln!("{key}: {text}");
-            assert!(!text.contains(PASSWORD), "password printed: {text}");
-            text
-        }
-    }
+    attempt_error(&locker(url), key, &opts(), PATIENCE, PASSWORD).await
 }
 
 async fn lock_and_release(url: &str, key: &str) {

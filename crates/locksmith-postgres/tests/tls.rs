@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use locksmith_core::{LockOptions, Locker, WaitPolicy};
 use locksmith_postgres::PgBackend;
+use locksmith_testkit::errors::attempt_error;
 use locksmith_testkit::servers::postgres::{Postgres, postgres, postgres_tls, psql_command};
 use locksmith_testkit::servers::temp_dir;
 use locksmith_testkit::servers::tls::{make_client_cert, make_server_certs};
@@ -66,21 +67,10 @@ fn ssl_of_lock_sessions(pg: &Postgres) -> Vec<String> {
     out.lines().map(str::to_owned).collect()
 }
 
-/// The error of a lock attempt through `url`, which must fail (within `PATIENCE`).
+/// The error of a lock attempt through `url`, which must fail (within `PATIENCE`), without
+/// the password in it.
 async fn lock_error(url: &str, key: &str) -> String {
-    let l = locker(url);
-    let r = tokio::time::timeout(PATIENCE, l.try_acquire(key, &opts()))
-        .await
-        .expect("a clear error, not a hang");
-    match r {
-        Ok(got) => panic!("expected an error, got {got:?}"),
-        Err(e) => {
-            let text = format!("{e} / {e:?}");
-            eprintln!("{key}: {text}");
-            assert!(!text.contains(PASSWORD), "password printed: {text}");
-            text
-        }
-    }
+    attempt_error(&locker(url), key, &opts(), PATIENCE, PASSWORD).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -18,6 +18,7 @@
 
 pub mod bench;
 mod cases;
+pub mod errors;
 pub mod failover;
 pub mod proxy;
 mod runner;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use locksmith_core::{LockOptions, Locker};
+use locksmith_testkit::errors::attempt_error;
 use locksmith_testkit::servers::zookeeper::start_zookeeper;
 use locksmith_zookeeper::ZooKeeperBackend;
 use zookeeper_client as zk;
@@ -44,20 +45,10 @@ async fn make_protected_chroot(addr: &str) {
     assert!(acls[0].id().starts_with(&format!("{USER}:")), "{acls:?}");
 }
 
-/// The error of a lock attempt through `url`, which must fail (within `PATIENCE`).
+/// The error of a lock attempt through `url`, which must fail (within `PATIENCE`), without
+/// the password in it.
 async fn lock_error(url: &str, key: &str) -> String {
-    let l = locker(url);
-    let r = tokio::time::timeout(PATIENCE, l.try_acquire(key, &opts()))
-        .await
-        .expect("a clear error, not a hang");
-    match r {
-        Ok(got) => panic!("expected an error, got {got:?}"),
-        Err(e) => {
-            let text = format!("{e} / {e:?}");
-            eprintln!("{key}: {text}");
-            text
-        }
-    }
+    attempt_error(&locker(url), key, &opts(), PATIENCE, PASSWORD).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,7 +8,7 @@
 //!   `pg_try_advisory_lock` + unlock, `GET_LOCK` + `RELEASE_LOCK`, the etcd recipe's put and
 //!   delete transactions, a ZooKeeper create + delete, `flock` + unlock), sequential, with the
 //!   backend's own client library and connections and none of locksmith's machinery (no fencing
-//!   token, no guard, no renewal task, no in-process queue): the physical limit on this
+//!   token, no guard, no lease keeping, no in-process queue): the physical limit on this
 //!   deployment. Every other latency is also given as a ratio to it.
 //! - **uncontended**: `Locker::acquire` + `Guard::release`, sequential, one client: p50/p99/p99.9,
 //!   interleaved one for one with the floor's pairs so that both see the same machine load.

@@ -4,8 +4,6 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::task::JoinHandle;
-
 use crate::error::{Error, Result};
 use crate::keeper::LeaseCell;
 use crate::key::LockKey;
@@ -30,7 +28,6 @@ pub struct Guard {
     backend: Arc<str>,
     token: FencingToken,
     cell: Arc<LeaseCell>,
-    keeper: JoinHandle<()>,
     done: bool,
 }
 
@@ -42,13 +39,12 @@ impl Guard {
         cell: Arc<LeaseCell>,
         renew: bool,
     ) -> Self {
-        let keeper = tokio::spawn(crate::keeper::keep(Arc::clone(&cell), renew));
+        cell.start(renew);
         Self {
             key,
             backend,
             token,
             cell,
-            keeper,
             done: false,
         }
     }
@@ -156,7 +152,7 @@ impl Guard {
     /// # Cancel safety
     /// If dropped midway, the guard's drop releases in the background instead.
     pub async fn release(mut self) -> Result<bool> {
-        self.keeper.abort();
+        self.cell.stop();
         let held = self.cell.lease.release().await;
         self.done = true;
         self.cell.mark_lost(LossReason::Released);
@@ -169,7 +165,7 @@ impl Drop for Guard {
         if self.done {
             return;
         }
-        self.keeper.abort();
+        self.cell.stop();
         self.cell.mark_lost(LossReason::Released);
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             let lease = Arc::clone(&self.cell.lease);

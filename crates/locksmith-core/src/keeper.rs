@@ -1,29 +1,73 @@
 //! The one place where leases are kept: renewal, the local deadline, and loss detection.
 //! Every backend's grants go through here; a backend only supplies `Lease::renew` and
-//! `Lease::session_lost`.
+//! `Lease::session_lost`. The leases of a runtime share one keeper task
+//! ([`KeeperService`]); this file holds what is decided for each lease.
 
-use std::sync::{Arc, LazyLock, Mutex};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, OnceLock, Weak};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
+use tokio::task::AbortHandle;
 
 use crate::backend::{Expiry, Lease};
+use crate::keeper_service::{KeeperService, TimerKey};
 use crate::loss::LossReason;
 
-/// State shared by a guard and its keeper task.
+type SessionWatch = Pin<Box<dyn Future<Output = LossReason> + Send>>;
+
+/// State shared by a guard and the keeper.
 #[derive(Debug)]
 pub(crate) struct LeaseCell {
     pub(crate) lease: Arc<dyn Lease>,
     lost: watch::Sender<Option<LossReason>>,
     /// The local deadline; `None` for session-bound locks.
     deadline: Mutex<Option<Instant>>,
-    deadline_moved: Notify,
     pub(crate) ttl: Duration,
     drift: Duration,
+    /// Unique among the cells of the process: orders equal instants in the timer queue.
+    id: u64,
+    keeper: OnceLock<Weak<KeeperService>>,
+    keep: Mutex<Keep>,
+}
+
+/// What the keeper tracks for one lease.
+#[derive(Default)]
+struct Keep {
+    /// Renew in the background (a TTL lease whose guard asked for renewal).
+    renewing: bool,
+    /// When the next renewal is due; `None` while one is in flight.
+    next_renew: Option<Instant>,
+    /// The lease's place in the keeper's timer queue.
+    timer: Option<TimerKey>,
+    /// The backend's session watcher, while nobody polls it.
+    session: Option<SessionWatch>,
+    /// The watcher is being polled; a wake-up meanwhile sets `woken`.
+    polling: bool,
+    woken: bool,
+    /// The renewal in flight.
+    renewal: Option<AbortHandle>,
+    /// Released or lost: nothing more is done.
+    stopped: bool,
+}
+
+impl std::fmt::Debug for Keep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Keep")
+            .field("renewing", &self.renewing)
+            .field("next_renew", &self.next_renew)
+            .field("timer", &self.timer)
+            .field("stopped", &self.stopped)
+            .finish_non_exhaustive()
+    }
 }
 
 impl LeaseCell {
     pub(crate) fn new(lease: Arc<dyn Lease>, expiry: Expiry, drift: Duration) -> Arc<Self> {
+        static IDS: AtomicU64 = AtomicU64::new(0);
         let (deadline, ttl) = match expiry {
             Expiry::Session => (None, Duration::ZERO),
             Expiry::Ttl { sent_at, ttl } => (Some(sent_at + ttl.saturating_sub(drift)), ttl),
@@ -32,9 +76,11 @@ impl LeaseCell {
             lease,
             lost: watch::channel(None).0,
             deadline: Mutex::new(deadline),
-            deadline_moved: Notify::new(),
             ttl,
             drift,
+            id: IDS.fetch_add(1, Ordering::Relaxed),
+            keeper: OnceLock::new(),
+            keep: Mutex::new(Keep::default()),
         })
     }
 
@@ -42,11 +88,26 @@ impl LeaseCell {
         *self.deadline.lock().expect("deadline lock")
     }
 
-    /// Records a renewal that was sent at `sent_at` and confirmed, and tells the keeper (a
-    /// manual renewal restarts its renewal period).
-    pub(crate) fn extend(&self, sent_at: Instant) {
+    fn keep(&self) -> MutexGuard<'_, Keep> {
+        self.keep.lock().expect("keep lock")
+    }
+
+    fn keeper(&self) -> Option<Arc<KeeperService>> {
+        self.keeper.get().and_then(Weak::upgrade)
+    }
+
+    /// Records a renewal that was sent at `sent_at` and confirmed (a manual one restarts the
+    /// renewal period).
+    pub(crate) fn extend(self: &Arc<Self>, sent_at: Instant) {
         self.move_deadline(sent_at);
-        self.deadline_moved.notify_one();
+        let mut k = self.keep();
+        if k.stopped {
+            return;
+        }
+        if k.renewing && k.renewal.is_none() {
+            k.next_renew = Some(renew_at(Instant::now(), self.ttl / 3));
+        }
+        self.reschedule(&mut k);
     }
 
     /// Moves the deadline for a renewal sent at `sent_at` and confirmed.
@@ -89,13 +150,191 @@ impl LeaseCell {
     pub(crate) fn subscribe(&self) -> watch::Receiver<Option<LossReason>> {
         self.lost.subscribe()
     }
+
+    /// Starts keeping this lease on the current runtime's keeper: renewal (when `renew` and
+    /// the lease has a TTL), the deadline, the session's proven bound, and the backend's
+    /// session watcher, which is polled here once (so a grant needs no task switch) and
+    /// afterwards by the keeper when it wakes.
+    ///
+    /// # Panics
+    /// Outside a tokio runtime.
+    pub(crate) fn start(self: &Arc<Self>, renew: bool) {
+        let keeper = KeeperService::current();
+        self.keeper
+            .set(Arc::downgrade(&keeper))
+            .expect("a lease is kept once");
+        let lease = Arc::clone(&self.lease);
+        {
+            let mut k = self.keep();
+            k.renewing = renew && self.deadline().is_some();
+            k.next_renew = k.renewing.then(|| renew_at(Instant::now(), self.ttl / 3));
+            k.session = Some(Box::pin(async move { lease.session_lost().await }));
+            self.reschedule(&mut k);
+        }
+        self.poll_session();
+    }
+
+    /// Stops keeping the lease (released or lost): its timer, renewal and session watcher go.
+    pub(crate) fn stop(&self) {
+        let (timer, renewal, session) = {
+            let mut k = self.keep();
+            if k.stopped {
+                return;
+            }
+            k.stopped = true;
+            (k.timer.take(), k.renewal.take(), k.session.take())
+        };
+        if let (Some(timer), Some(keeper)) = (timer, self.keeper()) {
+            keeper.remove_timer(timer);
+        }
+        if let Some(renewal) = renewal {
+            renewal.abort();
+        }
+        drop(session);
+    }
+
+    fn finish(&self, reason: LossReason) {
+        self.mark_lost(reason);
+        self.stop();
+    }
+
+    /// Puts the lease's timer at the earliest of its deadline, its session's proven bound and
+    /// its next renewal.
+    fn reschedule(self: &Arc<Self>, k: &mut Keep) {
+        let deadline = self.deadline();
+        // A session-bound lease whose backend proves the session alive up to a point: when that
+        // point passes unproven, the lock is lost for the holder at the moment `is_held` turns
+        // false, not later when (or if) the backend notices.
+        let proven = if deadline.is_none() {
+            self.lease.session_valid_until()
+        } else {
+            None
+        };
+        let at = [proven, deadline, k.next_renew]
+            .into_iter()
+            .flatten()
+            .min()
+            .map(|at| (at, self.id));
+        if let Some(keeper) = self.keeper() {
+            keeper.set_timer(self, k.timer, at);
+        }
+        k.timer = at;
+    }
+
+    /// The keeper found this lease's timer due (and took it off the queue).
+    pub(crate) fn on_timer(self: &Arc<Self>, key: TimerKey) {
+        let mut k = self.keep();
+        if k.stopped {
+            return;
+        }
+        if k.timer == Some(key) {
+            k.timer = None;
+        }
+        let now = Instant::now();
+        let deadline = self.deadline();
+        if deadline.is_none() && self.lease.session_valid_until().is_some_and(|d| d <= now) {
+            drop(k);
+            self.finish(LossReason::SessionEnded(
+                "the session could not be proven alive before its timeout".into(),
+            ));
+            return;
+        }
+        if deadline.is_some_and(|d| d <= now) {
+            drop(k);
+            self.finish(LossReason::Expired);
+            return;
+        }
+        if k.renewing && k.next_renew.is_some_and(|at| at <= now) {
+            k.next_renew = None;
+            let task = tokio::spawn(renew_once(Arc::clone(self)));
+            k.renewal = Some(task.abort_handle());
+        }
+        self.reschedule(&mut k);
+    }
+
+    /// Polls the backend's session watcher (from the grant, then whenever its waker fires).
+    pub(crate) fn poll_session(self: &Arc<Self>) {
+        let mut fut = {
+            let mut k = self.keep();
+            if k.polling {
+                k.woken = true;
+                return;
+            }
+            let Some(fut) = k.session.take() else { return };
+            k.polling = true;
+            fut
+        };
+        let waker = Waker::from(Arc::clone(self));
+        let mut cx = Context::from_waker(&waker);
+        loop {
+            if let Poll::Ready(reason) = fut.as_mut().poll(&mut cx) {
+                self.keep().polling = false;
+                self.finish(reason);
+                return;
+            }
+            let mut k = self.keep();
+            if k.stopped {
+                k.polling = false;
+                drop(k);
+                return; // drops the watcher
+            }
+            if std::mem::take(&mut k.woken) {
+                continue;
+            }
+            k.polling = false;
+            k.session = Some(fut);
+            return;
+        }
+    }
 }
 
-async fn sleep_until_opt(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at.into()).await,
-        None => std::future::pending().await,
+/// The session watcher's waker: queue the lease for the keeper to poll.
+impl Wake for LeaseCell {
+    fn wake(self: Arc<Self>) {
+        if let Some(keeper) = self.keeper() {
+            keeper.poll_later(self);
+        }
     }
+}
+
+/// One background renewal, bounded by the deadline.
+async fn renew_once(cell: Arc<LeaseCell>) {
+    let Some(deadline) = cell.deadline() else {
+        return;
+    };
+    let sent = Instant::now();
+    let out = tokio::time::timeout_at(deadline.into(), cell.lease.renew(cell.ttl)).await;
+    let retry = (cell.ttl / 10).max(Duration::from_millis(5));
+    let mut k = cell.keep();
+    if k.stopped {
+        return;
+    }
+    k.renewal = None;
+    match out {
+        Ok(Ok(true)) => {
+            cell.move_deadline(sent);
+            k.next_renew = Some(renew_at(sent, cell.ttl / 3));
+        }
+        Ok(Ok(false)) => {
+            drop(k);
+            cell.finish(LossReason::NotOwner);
+            return;
+        }
+        Ok(Err(err)) => {
+            tracing::warn!(error = %err, "lease renewal failed; retrying before the deadline");
+            k.next_renew = Some(Instant::now() + retry);
+        }
+        Err(_) => {
+            // A manual renewal may have moved the deadline meanwhile.
+            if cell.deadline().is_none_or(|d| d <= Instant::now()) {
+                drop(k);
+                cell.finish(LossReason::Expired);
+                return;
+            }
+            k.next_renew = Some(Instant::now() + retry);
+        }
+    }
+    cell.reschedule(&mut k);
 }
 
 /// The longest step of the renewal grid.
@@ -123,83 +362,6 @@ pub(crate) fn renew_at(from: Instant, period: Duration) -> Instant {
     let steps = since.as_millis() / step_ms;
     let on_grid = epoch + Duration::from_millis(u64::try_from(steps * step_ms).unwrap_or(u64::MAX));
     on_grid.max(from)
-}
-
-/// Keeps one lease until it is lost; the guard aborts this task on release.
-///
-/// One timer per lease (the earliest of its deadline, its session's proven-alive bound and its
-/// next renewal), so that a process holding thousands of leases keeps one small task each.
-pub(crate) async fn keep(cell: Arc<LeaseCell>, renew: bool) {
-    let lease = Arc::clone(&cell.lease);
-    let session = lease.session_lost();
-    tokio::pin!(session);
-    let ttl_lease = cell.deadline().is_some();
-    let third = cell.ttl / 3;
-    let retry = (cell.ttl / 10).max(Duration::from_millis(5));
-    let renewing = renew && ttl_lease;
-    let mut next_renew = renewing.then(|| renew_at(Instant::now(), third));
-    loop {
-        let deadline = cell.deadline();
-        // A session-bound lease whose backend proves the session alive up to a point: when that
-        // point passes unproven, the lock is lost for the holder at the moment `is_held` turns
-        // false, not later when (or if) the backend notices.
-        let proven = if deadline.is_none() {
-            lease.session_valid_until()
-        } else {
-            None
-        };
-        let wake = [proven, deadline, next_renew].into_iter().flatten().min();
-        tokio::select! {
-            reason = &mut session => {
-                cell.mark_lost(reason);
-                return;
-            }
-            _ = sleep_until_opt(wake) => {}
-            _ = cell.deadline_moved.notified() => {
-                // A renewal moved the deadline: start the next period from now.
-                if renewing {
-                    next_renew = Some(renew_at(Instant::now(), third));
-                }
-                continue;
-            }
-        }
-        let now = Instant::now();
-        if proven.is_some() && lease.session_valid_until().is_some_and(|d| d <= now) {
-            cell.mark_lost(LossReason::SessionEnded(
-                "the session could not be proven alive before its timeout".into(),
-            ));
-            return;
-        }
-        let Some(deadline) = cell.deadline() else {
-            continue;
-        };
-        if deadline <= now {
-            cell.mark_lost(LossReason::Expired);
-            return;
-        }
-        if next_renew.is_none_or(|at| at > now) {
-            continue;
-        }
-        let sent = now;
-        match tokio::time::timeout_at(deadline.into(), lease.renew(cell.ttl)).await {
-            Ok(Ok(true)) => {
-                cell.move_deadline(sent);
-                next_renew = Some(renew_at(sent, third));
-            }
-            Ok(Ok(false)) => {
-                cell.mark_lost(LossReason::NotOwner);
-                return;
-            }
-            Ok(Err(err)) => {
-                tracing::warn!(error = %err, "lease renewal failed; retrying before the deadline");
-                next_renew = Some(Instant::now() + retry);
-            }
-            Err(_) => {
-                cell.mark_lost(LossReason::Expired);
-                return;
-            }
-        }
-    }
 }
 
 #[cfg(test)]

@@ -48,6 +48,7 @@ mod election;
 mod error;
 mod guard;
 mod keeper;
+mod keeper_service;
 mod key;
 mod keyed_queue;
 mod locker;

@@ -173,9 +173,11 @@ async fn two_thousand_waiters_use_few_connections() {
     let tokens = locksmith_testkit::sql::crowd_is_served(&l, &other, "crowd-2000", 2000).await;
     assert_eq!(tokens.len(), 2000);
     let stats = backend.connection_stats();
-    // One waiting connection and one holding connection at a time, plus the idle pool.
+    // One connection holding and one waiting in the server's queue at a time; at each
+    // hand-over the next waiter may connect before the released one is back in the idle pool
+    // (3 to 4 when idle, 5 seen once on a loaded machine). Never one per waiter.
     assert!(
-        stats.peak <= 4,
+        stats.peak <= 6,
         "2,000 waiters must not open a connection each: {stats:?}"
     );
 }

@@ -1,5 +1,5 @@
 //! Uncontended acquire + release, each next to its raw baseline measured in the same run:
-//! - `redis/locksmith` (Locker: guard, renewal task, fencing token) and `redis/backend` (the
+//! - `redis/locksmith` (Locker: guard, lease keeping, fencing token) and `redis/backend` (the
 //!   backend's grant and release alone) against `redis/raw-setnx-evalsha`: `SET k v NX PX`
 //!   then `EVALSHA` compare-and-delete on the same `redis` client — the two round trips any
 //!   safe Redis lock needs;

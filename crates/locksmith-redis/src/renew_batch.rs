@@ -102,8 +102,8 @@ impl Renewer {
     }
 
     async fn flush(self: Arc<Self>) {
-        // Let the renewals of this instant queue up: the keeper tasks that came due together
-        // are ready to run now.
+        // Let the renewals of this instant queue up: the keeper started the renewals that came
+        // due together at once, and their tasks are ready to run now.
         let mut seen = 0;
         for _ in 0..MAX_GATHER_ROUNDS {
             tokio::task::yield_now().await;

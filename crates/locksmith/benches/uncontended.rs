@@ -1,6 +1,6 @@
 //! Uncontended acquire + release, on `memory://` and `file://`, each next to its baseline
 //! measured in the same run:
-//! - `memory/raw-backend`: the backend's own grant and release, without guard, renewal task
+//! - `memory/raw-backend`: the backend's own grant and release, without guard, lease keeping
 //!   or wait policy — the cost of the shared machinery is the difference;
 //! - `file/raw-flock`: open the lock file, `flock`, unlock, close — what any file lock costs.
 //!

@@ -1,5 +1,6 @@
 //! The `redis://` backend: one Redis primary.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -47,11 +48,14 @@ struct Inner {
     fair: Option<Duration>,
 }
 
-/// A fair-mode waiter: its id in the server's queue, and whether it joins the queue.
-#[derive(Clone)]
-struct Waiter {
-    id: String,
+/// A fair-mode attempt: the waiter's id in the server's queue, whether it joins the queue,
+/// and for a joining waiter the value it is granted under (the same for all its attempts, so
+/// that a release can hand it the lock inside the server) and this attempt's number.
+struct Waiter<'a> {
+    id: &'a str,
     join: bool,
+    parts: Option<&'a ValueParts>,
+    seq: u64,
 }
 
 impl RedisBackend {
@@ -95,7 +99,8 @@ impl RedisBackend {
         self.inner.node.live().await.map(|_| ())
     }
 
-    /// Fair mode's wait: queued on the server, woken by name through the inbox (see `waker`).
+    /// Fair mode's wait: queued on the server, granted by the release that makes it the next
+    /// holder (inside the server, and told through its inbox: see `waker`), or by its own retry.
     async fn acquire_fair(
         &self,
         names: &Names,
@@ -104,26 +109,42 @@ impl RedisBackend {
     ) -> Result<Option<Grant>> {
         let inner = &self.inner;
         let bound = inner.fair.unwrap_or(crate::url::DEFAULT_WAITER_TIMEOUT);
-        let waiter = Waiter {
-            id: inner.waker.waiter_id(),
-            join: true,
-        };
-        // Leaves the server's queue if this call ends without a grant.
+        let id = inner.waker.waiter_id();
+        let parts = ValueParts::new(&req.owner);
+        // Leaves the server's queue (and gives back a lock handed over meanwhile) if this call
+        // ends without a grant.
         let mut leave = LeaveQueue {
             inner: Arc::clone(inner),
             names: names.clone(),
-            id: waiter.id.clone(),
+            id: id.clone(),
+            owner_prefix: parts.owner_prefix(),
         };
-        let addressed = inner.waker.address(&waiter.id);
+        let addressed = inner.waker.address(&id);
         let mut rx = addressed.rx.clone();
         let mut idle_rounds = 0;
+        // When the last attempts were sent: a lock handed over counts its lease from the
+        // attempt whose queue entry the release read (attempts run one after the other, each
+        // overwriting the entry, so it is one of the last).
+        let mut sent: VecDeque<(u64, Instant)> = VecDeque::with_capacity(SENT_KEPT);
+        let mut seq = 0u64;
         loop {
             // Whether a release from now on reaches this waiter (the inbox is subscribed).
             let heard = addressed.is_subscribed();
             rx.borrow_and_update();
+            seq += 1;
+            let waiter = Waiter {
+                id: &id,
+                join: true,
+                parts: Some(&parts),
+                seq,
+            };
+            if sent.len() == SENT_KEPT {
+                sent.pop_front();
+            }
+            sent.push_back((seq, Instant::now()));
             let pttl = match inner.attempt(names, req, Some(&waiter)).await? {
                 Attempt::Granted(g) => {
-                    // The acquire script took this waiter out of the queue.
+                    // The server took this waiter out of the queue.
                     leave.id.clear();
                     return Ok(Some(g));
                 }
@@ -146,8 +167,33 @@ impl RedisBackend {
                 _ = tokio::time::sleep(wait) => idle_rounds += 1,
                 _ = sleep_until(deadline) => return Ok(None),
             }
+            let handed = rx.borrow_and_update().handed;
+            if let Some(h) = handed {
+                let sent_at = sent.iter().find(|(n, _)| *n == h.seq).map(|(_, at)| *at);
+                if let Some(sent_at) = sent_at {
+                    leave.id.clear();
+                    let live = inner.node.live().await?;
+                    let ttl = Duration::from_millis(ttl_ms(req));
+                    return Ok(Some(inner.grant(
+                        names,
+                        &parts,
+                        live.run_id,
+                        h.token,
+                        sent_at,
+                        ttl,
+                    )));
+                }
+            }
         }
     }
+}
+
+/// How many of a fair waiter's last attempts it remembers the sending time of.
+const SENT_KEPT: usize = 8;
+
+/// The TTL of a request in whole ms (at least 1).
+fn ttl_ms(req: &AcquireRequest) -> u64 {
+    req.ttl.as_millis().clamp(1, u128::from(u64::MAX)) as u64
 }
 
 impl Inner {
@@ -155,11 +201,18 @@ impl Inner {
         &self,
         names: &Names,
         req: &AcquireRequest,
-        waiter: Option<&Waiter>,
+        waiter: Option<&Waiter<'_>>,
     ) -> Result<Attempt> {
         let live = self.node.live().await?;
-        let parts = ValueParts::new(&req.owner);
-        let ttl_ms = req.ttl.as_millis().max(1) as u64;
+        let fresh;
+        let parts = match waiter.and_then(|w| w.parts) {
+            Some(parts) => parts,
+            None => {
+                fresh = ValueParts::new(&req.owner);
+                &fresh
+            }
+        };
+        let ttl_ms = ttl_ms(req);
         let mut conn = live.conn.clone();
         // Armed until the answer is in: if this future is dropped (or the request fails) after
         // the script may have run, a release by the owner prefix follows on the same
@@ -182,9 +235,10 @@ impl Inner {
                     .arg(&parts.head)
                     .arg(ttl_ms)
                     .arg(&parts.tail)
-                    .arg(&w.id)
+                    .arg(w.id)
                     .arg(bound.as_millis().max(1) as u64)
                     .arg(if w.join { "1" } else { "0" })
+                    .arg(w.seq)
                     .invoke_async(&mut conn)
                     .await
             }
@@ -200,27 +254,44 @@ impl Inner {
             }
         };
         let (granted, n) = reply.map_err(|e| self.node.failed(&live, Some(&names.lock), e))?;
-        let owner_prefix = undo.prefix.take().expect("armed");
+        undo.prefix = None;
         if granted != 1 {
             return Ok(Attempt::Busy(n));
         }
-        let token = n as u64;
+        let ttl = Duration::from_millis(ttl_ms);
+        Ok(Attempt::Granted(self.grant(
+            names,
+            parts,
+            live.run_id,
+            n as u64,
+            sent_at,
+            ttl,
+        )))
+    }
+
+    /// The grant of `token` to the holder of `parts`, its TTL counted from `sent_at`.
+    fn grant(
+        &self,
+        names: &Names,
+        parts: &ValueParts,
+        run_id: Arc<str>,
+        token: u64,
+        sent_at: Instant,
+        ttl: Duration,
+    ) -> Grant {
         let lease = RedisLease {
             node: Arc::clone(&self.node),
             names: names.clone(),
-            owner_prefix,
-            run_id: live.run_id,
+            owner_prefix: parts.owner_prefix(),
+            run_id,
             fair: self.fair.is_some(),
             renewer: Arc::clone(&self.renewer),
         };
-        Ok(Attempt::Granted(Grant {
+        Grant {
             lease: Box::new(lease),
             token: FencingToken(token),
-            expiry: Expiry::Ttl {
-                sent_at,
-                ttl: Duration::from_millis(ttl_ms),
-            },
-        }))
+            expiry: Expiry::Ttl { sent_at, ttl },
+        }
     }
 
     /// One attempt that stays correct when the caller drops it (see `Undo`).
@@ -228,7 +299,7 @@ impl Inner {
         self: &Arc<Self>,
         names: &Names,
         req: &AcquireRequest,
-        waiter: Option<&Waiter>,
+        waiter: Option<&Waiter<'_>>,
     ) -> Result<Attempt> {
         self.attempt_now(names, req, waiter).await
     }
@@ -283,9 +354,12 @@ impl Backend for RedisBackend {
     async fn try_acquire(&self, key: &LockKey, req: &AcquireRequest) -> Result<Option<Grant>> {
         let names = Names::new(&self.inner.prefix, key);
         // In fair mode a try also respects the queue: it is granted only if nobody waits.
+        let id = secret();
         let waiter = self.inner.fair.map(|_| Waiter {
-            id: secret(),
+            id: &id,
             join: false,
+            parts: None,
+            seq: 0,
         });
         match self.inner.attempt(&names, req, waiter.as_ref()).await? {
             Attempt::Granted(g) => Ok(Some(g)),
@@ -339,12 +413,14 @@ impl Backend for RedisBackend {
     }
 }
 
-/// Fair mode: takes a waiter that ends without a grant out of the server's queue (a granted
-/// waiter was taken out by the acquire script: its `id` is cleared, and this does nothing).
+/// Fair mode: takes a waiter that ends without a grant out of the server's queue, and gives
+/// back a lock a release handed to it meanwhile (a granted waiter was taken out by the server:
+/// its `id` is cleared, and this does nothing).
 struct LeaveQueue {
     inner: Arc<Inner>,
     names: Names,
     id: String,
+    owner_prefix: String,
 }
 
 impl Drop for LeaveQueue {
@@ -355,10 +431,11 @@ impl Drop for LeaveQueue {
         let Ok(rt) = tokio::runtime::Handle::try_current() else {
             return;
         };
-        let (inner, names, id) = (
+        let (inner, names, id, owner_prefix) = (
             Arc::clone(&self.inner),
             self.names.clone(),
             std::mem::take(&mut self.id),
+            std::mem::take(&mut self.owner_prefix),
         );
         rt.spawn(async move {
             let Ok(live) = inner.node.live().await else {
@@ -368,8 +445,11 @@ impl Drop for LeaveQueue {
             let _: redis::RedisResult<i64> = LEAVE_QUEUE
                 .key(&names.queue)
                 .key(&names.waiters)
+                .key(&names.lock)
+                .key(&names.fence)
                 .arg(&id)
                 .arg(&names.channel)
+                .arg(&owner_prefix)
                 .invoke_async(&mut conn)
                 .await;
         });

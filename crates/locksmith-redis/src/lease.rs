@@ -18,7 +18,7 @@ pub(crate) struct RedisLease {
     pub(crate) names: Names,
     pub(crate) owner_prefix: String,
     pub(crate) run_id: Arc<str>,
-    /// Fair mode: the release wakes only the waiter at the head of this queue.
+    /// Fair mode: the release hands the lock to the waiter at the head of the key's queue.
     pub(crate) fair: bool,
     /// The server's renewal queue: renewals due together go in one script call.
     pub(crate) renewer: Arc<Renewer>,
@@ -54,7 +54,10 @@ impl RedisLease {
 
         let mut invocation = RELEASE.key(&self.names.lock);
         if self.fair {
-            invocation.key(&self.names.queue);
+            invocation
+                .key(&self.names.queue)
+                .key(&self.names.waiters)
+                .key(&self.names.fence);
         }
         let done: i64 = invocation
             .arg(&self.owner_prefix)

@@ -125,24 +125,35 @@
 //! | Name | Type | Holds |
 //! |---|---|---|
 //! | `{K}:locksmith:queue` | sorted set | waiter ids, scored by arrival (last score + 1) |
-//! | `{K}:locksmith:waiters` | hash | waiter id → server time (ms) until which it counts as alive |
-//! | `locksmith:inbox:<random>` | pub/sub channel | one per backend: wake-ups for its fair waiters |
+//! | `{K}:locksmith:waiters` | hash | waiter id → `<alive until, server ms>\n<attempt number>\n<TTL ms>\n<value head>\n<since ms>:<owner>` |
+//! | `locksmith:inbox:<random>` | pub/sub channel | one per backend: grants and wake-ups for its fair waiters |
 //!
-//! A waiter id is the backend's inbox channel, `#` and 128 random bits. The fair acquire
-//! script (`lua/acquire_fair.lua`) first drops waiters at the head whose deadline passed, then
-//! grants only if the key is free and the caller is the head (or nobody waits); otherwise it
-//! queues the caller (once) and moves its deadline to now + `waiter_timeout` (default 2 s). A
-//! release in fair mode publishes the id of the waiter at the head of the queue **on that
-//! waiter's inbox**, so one process hears it and only that waiter retries: one message and one
-//! wake-up per hand-over, no herd. The inbox is subscribed at a backend's first fair wait and
-//! kept, so later waits cost no `SUBSCRIBE`. Waiters retry at least every `waiter_timeout / 3`
-//! to stay alive, so a waiter that crashed is skipped within `waiter_timeout` (and the new
-//! head is woken if the key is free); one that gives up (timeout, dropped future) leaves the
-//! queue at once and wakes the new head. Both keys expire `2 × waiter_timeout` after the last
-//! waiter's retry. A `try_acquire` in fair mode is granted only when nobody waits. Clients
-//! that do not use fair mode (or other SET NX clients) ignore the queue, and a fair waiter
-//! hears their releases only by its fallback timer, so every client of a key must use the same
-//! mode for the order to hold.
+//! A waiter id is the backend's inbox channel, `#` and 128 random bits. A waiting `acquire`
+//! keeps one value head (`ls1:<secret>`) for all its attempts. The fair acquire script
+//! (`lua/acquire_fair.lua`) first drops waiters at the head whose deadline passed, then grants
+//! only if the key is free and the caller is the head (or nobody waits); otherwise it queues
+//! the caller (once) and records its grant request: its deadline (now + `waiter_timeout`,
+//! default 2 s), the attempt's number, its TTL and its value. **A release hands the lock over
+//! inside the server** (`hand_over` in `lua/fair.lua`): it sets the key to the head waiter's
+//! value with that waiter's TTL and the next fencing token, takes it out of the queue and
+//! publishes `<waiter id> <token> <attempt number>` **on that waiter's inbox**, so one process
+//! hears it and that waiter holds the lock without another round trip: one script, one message
+//! and one wake-up per hand-over, no herd. The waiter counts its lease from when it sent the
+//! numbered attempt, which the server ran before the release, so its local deadline is never
+//! later than the server's. If the message is lost (the subscription connection broke), the
+//! waiter's next retry finds the key holding its own value, restarts its TTL and is granted.
+//! The inbox is subscribed at a backend's first fair wait and kept, so later waits cost no
+//! `SUBSCRIBE`. Waiters retry at least every `waiter_timeout / 3` to stay alive, so a waiter
+//! that crashed is skipped within `waiter_timeout` (a crash in the instant between its grant
+//! and its hearing of it leaves the lock held until its TTL, as any holder's crash does). One
+//! that gives up (timeout, dropped future) leaves the queue at once; if a release had just
+//! handed it the lock, that lock is released and handed on. A holder whose lease ran out sends
+//! no release: the next fair attempt on the key (a waiter's retry at the key's `PTTL`) hands
+//! the free lock to the head. Both keys expire `2 × waiter_timeout` after the last waiter's
+//! retry. A `try_acquire` in fair mode is granted only when nobody waits. Clients that do not
+//! use fair mode (or other SET NX clients) ignore the queue, and a fair waiter hears their
+//! releases only by its fallback timer, so every client of a key must use the same mode for
+//! the order to hold.
 //!
 //! ## Fencing tokens (`redis://`)
 //! The token is `INCR` of the key's fence counter, taken in the same script as the `SET`, so it

@@ -38,7 +38,7 @@ struct Shared {
     channels: Mutex<HashMap<String, Channel>>,
     /// This backend's inbox channel, and the fair waiters listening on it, by waiter id.
     inbox: String,
-    addressed: Mutex<HashMap<String, watch::Sender<u64>>>,
+    addressed: Mutex<HashMap<String, watch::Sender<Inbox>>>,
     /// The subscription connection; subscribe/unsubscribe are ordered by this lock.
     sink: tokio::sync::Mutex<Option<(u64, PubSubSink)>>,
     connections: Mutex<u64>,
@@ -97,7 +97,7 @@ impl Waker {
     /// Listens for wake-ups addressed to waiter `id` (from [`Waker::waiter_id`]). Nothing is
     /// sent to the server here: [`Addressed::ensure_subscribed`] subscribes the inbox if needed.
     pub(crate) fn address(&self, id: &str) -> Addressed<'_> {
-        let (tx, rx) = watch::channel(0);
+        let (tx, rx) = watch::channel(Inbox::default());
         self.shared
             .addressed
             .lock()
@@ -142,12 +142,46 @@ impl Waker {
 /// Prefix of every inbox channel name.
 pub(crate) const INBOX_PREFIX: &str = "locksmith:inbox:";
 
+/// What a fair waiter heard on its inbox.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Inbox {
+    /// Moves with every message (and when the subscription connection broke).
+    pub(crate) count: u64,
+    /// A release handed the lock to this waiter (see `lua/fair.lua`).
+    pub(crate) handed: Option<Handed>,
+}
+
+/// A lock handed to a waiter inside the server: its fencing token, and the number of the
+/// waiter's attempt from whose sending its lease counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Handed {
+    pub(crate) token: u64,
+    pub(crate) seq: u64,
+}
+
+impl Handed {
+    /// An inbox message: `<waiter id>` (retry) or `<waiter id> <token> <seq>` (granted).
+    pub(crate) fn parse(payload: &str) -> (&str, Option<Handed>) {
+        let mut parts = payload.split(' ');
+        let to = parts.next().unwrap_or_default();
+        let handed = match (parts.next(), parts.next(), parts.next()) {
+            (Some(token), Some(seq), None) => token
+                .parse()
+                .ok()
+                .zip(seq.parse().ok())
+                .map(|(token, seq)| Handed { token, seq }),
+            _ => None,
+        };
+        (to, handed)
+    }
+}
+
 /// One fair waiter's wake-ups: `rx` moves when a release names it (or the subscription
 /// connection broke). Dropping it stops listening.
 pub(crate) struct Addressed<'a> {
     waker: &'a Waker,
     id: String,
-    pub(crate) rx: watch::Receiver<u64>,
+    pub(crate) rx: watch::Receiver<Inbox>,
 }
 
 impl Addressed<'_> {
@@ -281,9 +315,13 @@ async fn connect(node: &Node, shared: &Arc<Shared>) -> Result<(u64, PubSubSink)>
             let Some(shared) = weak.upgrade() else { return };
             if msg.get_channel_name() == shared.inbox {
                 // Only the waiter named wakes.
-                let to: String = msg.get_payload().unwrap_or_default();
-                if let Some(tx) = shared.addressed.lock().expect("waker").get(&to) {
-                    tx.send_modify(|n| *n += 1);
+                let payload: String = msg.get_payload().unwrap_or_default();
+                let (to, handed) = Handed::parse(&payload);
+                if let Some(tx) = shared.addressed.lock().expect("waker").get(to) {
+                    tx.send_modify(|inbox| {
+                        inbox.count += 1;
+                        inbox.handed = inbox.handed.or(handed);
+                    });
                 }
                 continue;
             }
@@ -306,7 +344,7 @@ async fn connect(node: &Node, shared: &Arc<Shared>) -> Result<(u64, PubSubSink)>
             c.generation.send_modify(|w| w.count += 1);
         }
         for tx in shared.addressed.lock().expect("waker").values() {
-            tx.send_modify(|n| *n += 1);
+            tx.send_modify(|inbox| inbox.count += 1);
         }
     });
     Ok((id, sink))
@@ -354,5 +392,30 @@ impl Drop for Registration {
                 let _ = tokio::time::timeout(timeout, s.unsubscribe(&channel)).await;
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Handed;
+
+    #[test]
+    fn inbox_messages_are_wake_ups_or_grants() {
+        assert_eq!(
+            Handed::parse("locksmith:inbox:a#b"),
+            ("locksmith:inbox:a#b", None)
+        );
+        assert_eq!(
+            Handed::parse("locksmith:inbox:a#b 1700000000000001 3"),
+            (
+                "locksmith:inbox:a#b",
+                Some(Handed {
+                    token: 1_700_000_000_000_001,
+                    seq: 3
+                })
+            )
+        );
+        assert_eq!(Handed::parse("x 12 not-a-number").1, None);
+        assert_eq!(Handed::parse("x 1 2 3").1, None);
     }
 }

@@ -388,3 +388,92 @@ async fn fair_waiters_of_many_keys_share_one_inbox_and_each_is_woken() {
         .unwrap();
     assert_eq!(inboxes.len(), 1);
 }
+
+#[tokio::test]
+async fn a_fair_release_hands_the_lock_to_the_next_waiter_inside_the_server() {
+    let server = RedisServer::start();
+    let url = format!("{}?fair=true", server.url());
+    let (a, b) = (locker(&url), locker(&url));
+    let mut conn = raw(&server.url()).await;
+    let key = "fair-handover";
+    let held = a.acquire(key, &opts()).await.unwrap();
+    let waiter = {
+        let b = b.clone();
+        tokio::spawn(async move { b.acquire(key, &opts().owner("waiter-b")).await })
+    };
+    while conn
+        .zcard::<_, u64>("{fair-handover}:locksmith:queue")
+        .await
+        .unwrap()
+        == 0
+    {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let first = held.fencing_token();
+    assert!(held.release().await.unwrap());
+    // No gap: the release itself made the waiter the holder, before the waiter did anything.
+    let value: Option<String> = conn.get(key).await.unwrap();
+    let value = value.expect("the key passed straight to the waiter");
+    assert!(value.ends_with(":waiter-b"), "{value}");
+    let queued: u64 = conn.zcard("{fair-handover}:locksmith:queue").await.unwrap();
+    assert_eq!(queued, 0, "the granted waiter left the queue");
+    let pttl: i64 = conn.pttl(key).await.unwrap();
+    assert!(pttl > 0, "the waiter's TTL is set: {pttl}");
+    let g = tokio::time::timeout(PATIENCE, waiter)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    // The waiter holds it under the token the release wrote, above the last holder's.
+    let token_in_value: u64 = value.split(':').nth(2).unwrap().parse().unwrap();
+    assert_eq!(g.fencing_token().0, token_in_value);
+    assert!(g.fencing_token() > first);
+    assert!(g.is_held());
+    let info = b.holder(key).await.unwrap().expect("held");
+    assert_eq!(info.owner, "waiter-b");
+    // Its lease is its own: renewal and release compare its value.
+    assert!(g.renew().await.unwrap());
+    assert!(g.release().await.unwrap());
+    let left: Option<String> = conn.get(key).await.unwrap();
+    assert_eq!(left, None);
+}
+
+#[tokio::test]
+async fn a_fair_waiter_handed_the_lock_as_it_gives_up_hands_it_on() {
+    let server = RedisServer::start();
+    let url = format!("{}?fair=true", server.url());
+    let (a, b, c) = (locker(&url), locker(&url), locker(&url));
+    let mut conn = raw(&server.url()).await;
+    let key = "fair-giveup";
+    let queue = "{fair-giveup}:locksmith:queue";
+    let held = a.acquire(key, &opts()).await.unwrap();
+    // b waits first, c behind it.
+    let b_wait = {
+        let b = b.clone();
+        tokio::spawn(async move { b.acquire(key, &opts().owner("waiter-b")).await })
+    };
+    while conn.zcard::<_, u64>(queue).await.unwrap() < 1 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let c_wait = {
+        let c = c.clone();
+        tokio::spawn(async move { c.acquire(key, &opts().owner("waiter-c")).await })
+    };
+    while conn.zcard::<_, u64>(queue).await.unwrap() < 2 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // b's wait is dropped right as the release hands it the lock: whichever happens first on
+    // the server, the lock must end with c, never stuck with b.
+    assert!(held.release().await.unwrap());
+    b_wait.abort();
+    let _ = b_wait.await;
+    let outcome: Option<String> = conn.get(key).await.unwrap();
+    let g = tokio::time::timeout(PATIENCE, async {
+        // b may have been granted before the abort landed; then its dropped guard releases.
+        c_wait.await.unwrap().unwrap()
+    })
+    .await
+    .unwrap_or_else(|_| panic!("c never got the lock; key held by {outcome:?}"));
+    assert_eq!(b.holder(key).await.unwrap().unwrap().owner, "waiter-c");
+    assert!(g.release().await.unwrap());
+}

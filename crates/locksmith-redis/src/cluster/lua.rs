@@ -32,8 +32,8 @@ impl Lua {
     /// The same files the `Script`s are made from, so the hashes match.
     fn source(self) -> &'static str {
         match self {
-            Lua::Acquire => include_str!("../lua/acquire.lua"),
-            Lua::Release => include_str!("../lua/release.lua"),
+            Lua::Acquire => crate::scripts::ACQUIRE_SOURCE,
+            Lua::Release => crate::scripts::RELEASE_SOURCE,
             Lua::RenewMany => include_str!("../lua/renew_many.lua"),
             Lua::CompareAndDelete => include_str!("../lua/compare_and_delete.lua"),
         }

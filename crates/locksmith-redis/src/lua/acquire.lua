@@ -6,14 +6,6 @@
 if redis.call('EXISTS', KEYS[1]) == 1 then
   return {0, redis.call('PTTL', KEYS[1])}
 end
-local token = redis.call('INCR', KEYS[2])
-if token == 1 then
-  -- A new (or lost: restarted empty, evicted, flushed) counter starts at the server's clock in
-  -- microseconds, above every token handed out before, since grants take more than a microsecond.
-  local now = redis.call('TIME')
-  local seed = now[1] .. string.format('%06d', tonumber(now[2]))
-  redis.call('SET', KEYS[2], seed)
-  token = tonumber(seed)
-end
-redis.call('SET', KEYS[1], ARGV[1] .. ':' .. string.format('%d', token) .. ':' .. ARGV[3], 'PX', ARGV[2])
+local token = next_token(KEYS[2])
+redis.call('SET', KEYS[1], lock_value(ARGV[1], token, ARGV[3]), 'PX', ARGV[2])
 return {1, token}

@@ -1,0 +1,53 @@
+-- locksmith fair mode: the queue, shared by the fair scripts (prepended after token.lua).
+-- queue: sorted set of waiter ids by arrival. waiters: hash, waiter id ->
+-- "<alive until, server ms>\n<attempt seq>\n<ttl ms>\n<value head>\n<since ms>:<owner>"
+-- (only the first field for a waiter that leaves no grant request). A waiter id is
+-- "<its backend's inbox channel>#<random>".
+
+local function inbox_of(id, fallback)
+  return string.match(id, '^(.+)#[^#]*$') or fallback
+end
+
+local function tell(id, fallback, message)
+  local inbox = inbox_of(id, fallback)
+  if inbox then redis.call('PUBLISH', inbox, message) end
+end
+
+local function alive_until(entry)
+  return tonumber(string.match(entry or '', '^(%d+)') or '0')
+end
+
+-- Drops waiters at the head whose liveness bound passed; returns the live head, if any.
+local function live_head(queue, waiters, now)
+  local head = redis.call('ZRANGE', queue, 0, 0)[1]
+  while head do
+    if alive_until(redis.call('HGET', waiters, head)) >= now then return head end
+    redis.call('ZREM', queue, head)
+    redis.call('HDEL', waiters, head)
+    head = redis.call('ZRANGE', queue, 0, 0)[1]
+  end
+  return nil
+end
+
+-- The lock is free: hands it to the live waiter at the head of the queue, inside the server,
+-- and tells that waiter on its inbox ("<id> <token> <seq>": granted with this token, its lease
+-- counted from when it sent attempt <seq>). A waiter without a grant request is only woken
+-- ("<id>") and retries. Returns true when a waiter was granted or woken.
+local function hand_over(lock, fence, queue, waiters, now, channel)
+  local head = live_head(queue, waiters, now)
+  if not head then return false end
+  local entry = redis.call('HGET', waiters, head)
+  local seq, ttl, vhead, tail = string.match(entry, '^%d+\n(%d+)\n(%d+)\n([^\n]*)\n(.*)$')
+  if not seq then
+    tell(head, channel, head)
+    return true
+  end
+  local token = next_token(fence)
+  -- The holder's "since" is now, not when it started waiting.
+  local owner = string.match(tail, '^%d*:(.*)$') or tail
+  redis.call('SET', lock, lock_value(vhead, token, string.format('%d', now) .. ':' .. owner), 'PX', ttl)
+  redis.call('ZREM', queue, head)
+  redis.call('HDEL', waiters, head)
+  tell(head, channel, head .. ' ' .. string.format('%d', token) .. ' ' .. seq)
+  return true
+end

@@ -4,6 +4,12 @@
 -- (only the first field for a waiter that leaves no grant request). A waiter id is
 -- "<its backend's inbox channel>#<random>".
 
+-- The server's clock in ms.
+local function now_ms()
+  local now = redis.call('TIME')
+  return tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+end
+
 local function inbox_of(id, fallback)
   return string.match(id, '^(.+)#[^#]*$') or fallback
 end

@@ -13,12 +13,6 @@ local function next_token(fence)
   return token
 end
 
--- The server's clock in ms.
-local function now_ms()
-  local now = redis.call('TIME')
-  return tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
-end
-
 -- A holder's value: "<value head>:<token>:<since ms>:<owner>" (see layout.rs).
 local function lock_value(head, token, tail)
   return head .. ':' .. string.format('%d', token) .. ':' .. tail

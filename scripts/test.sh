@@ -77,6 +77,7 @@ torture() {
 }
 ALL_FAULTS=pause,kill,partition,latency,cut,reset,restart
 torture "redis, all faults" --servers redis --duration 25s --faults "$ALL_FAULTS"
+torture "redis fair mode (hand-over in the server), all faults" --servers redis-fair --duration 25s --faults "$ALL_FAULTS"
 torture "redis, expected-unsafe pause-past-ttl" --servers redis --duration 15s --keys 1 --pause-past-ttl
 torture "redlock, pause, kill, minority and majority restarts" --servers redlock --duration 20s --faults pause,kill,restart
 torture "redlock, network faults on a minority and a majority" --servers redlock --duration 20s --faults partition,latency,cut,reset

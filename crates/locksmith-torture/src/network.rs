@@ -15,6 +15,9 @@ pub enum Servers {
     /// One private `redis-server` (Debian package `redis-server`) with an append-only file
     /// synced on every write, so that a `restart` keeps the locks and the token counter.
     Redis,
+    /// The same server, locked in fair mode (`redis://…?fair=true`: a release hands the lock
+    /// to the next waiter inside the server).
+    RedisFair,
     /// Five private `redis-server`s (fsynced append-only files) for `redlock://`, each with a
     /// fault proxy of its own; a `restart` or a network fault hits a minority (2) or, on the
     /// next turn, a majority (3) of them.
@@ -37,14 +40,15 @@ impl FromStr for Servers {
     fn from_str(s: &str) -> Result<Self, String> {
         match s.trim() {
             "redis" => Ok(Servers::Redis),
+            "redis-fair" => Ok(Servers::RedisFair),
             "redlock" => Ok(Servers::Redlock),
             "postgres" => Ok(Servers::Postgres),
             "mysql" => Ok(Servers::Mysql),
             "etcd" => Ok(Servers::Etcd),
             "zookeeper" => Ok(Servers::Zookeeper),
             other => Err(format!(
-                "unknown server kind {other:?}; expected redis, redlock, postgres, mysql, etcd \
-                 or zookeeper"
+                "unknown server kind {other:?}; expected redis, redis-fair, redlock, postgres, mysql, \
+                 etcd or zookeeper"
             )),
         }
     }
@@ -53,8 +57,8 @@ impl FromStr for Servers {
 /// Servers started by the run; stopped when dropped.
 #[derive(Debug)]
 pub enum OwnServers {
-    /// One Redis server.
-    Redis(RedisServer),
+    /// One Redis server, and whether its locks are taken in fair mode.
+    Redis(RedisServer, bool),
     /// Redlock's nodes, and how many restarts they have had.
     Redlock(Vec<RedisServer>, usize),
     /// The test process's PostgreSQL cluster (stopped when the process exits), by URL.
@@ -80,7 +84,8 @@ impl OwnServers {
                 (0..5).map(|_| RedisServer::start_with(&FSYNCED)).collect(),
                 0,
             ),
-            Servers::Redis => OwnServers::Redis(RedisServer::start_with(&FSYNCED)),
+            Servers::Redis => OwnServers::Redis(RedisServer::start_with(&FSYNCED), false),
+            Servers::RedisFair => OwnServers::Redis(RedisServer::start_with(&FSYNCED), true),
             Servers::Postgres => {
                 OwnServers::Postgres(locksmith_testkit::servers::postgres::postgres().url.clone())
             }
@@ -108,7 +113,8 @@ impl OwnServers {
     /// The URL clients use to reach the servers directly.
     pub fn url(&self) -> String {
         match self {
-            OwnServers::Redis(s) => s.url(),
+            OwnServers::Redis(s, false) => s.url(),
+            OwnServers::Redis(s, true) => format!("{}?fair=true", s.url()),
             OwnServers::Redlock(nodes, _) => {
                 let hosts: Vec<String> = nodes
                     .iter()
@@ -142,7 +148,7 @@ impl OwnServers {
     pub fn restart(&mut self, down: Duration) {
         use locksmith_testkit::servers::{mariadb, postgres};
         match self {
-            OwnServers::Redis(s) => s.restart(),
+            OwnServers::Redis(s, _) => s.restart(),
             OwnServers::Redlock(nodes, turn) => {
                 let which = pick(*turn, nodes.len());
                 *turn += 1;

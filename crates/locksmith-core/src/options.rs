@@ -164,6 +164,9 @@ impl LockOptions {
 
 /// `hostname:pid` of this process.
 pub fn default_owner() -> String {
-    let host = gethostname::gethostname();
-    format!("{}:{}", host.to_string_lossy(), std::process::id())
+    // The host name is read once (a system call); the process id is read each time, so a
+    // forked child labels its locks with its own id.
+    static HOST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let host = HOST.get_or_init(|| gethostname::gethostname().to_string_lossy().into_owned());
+    format!("{host}:{}", std::process::id())
 }

@@ -286,7 +286,14 @@ pub fn check(events: &[Event], opts: CheckOptions) -> Findings {
                     Some(*token),
                 );
             }
-            Kind::Release {
+            // The hold ends when the release is sent (the line before it); the line after it
+            // closes nothing more, or the hold of an older history without the first line.
+            Kind::ReleaseInvoke {
+                key,
+                token,
+                lease_end,
+            }
+            | Kind::Release {
                 key,
                 token,
                 lease_end,

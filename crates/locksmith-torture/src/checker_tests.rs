@@ -42,6 +42,17 @@ impl H {
             },
         )
     }
+    fn release_invoke(self, ms: u64, c: u32, key: &str, token: u64) -> Self {
+        self.ev(
+            ms,
+            c,
+            Kind::ReleaseInvoke {
+                key: key.into(),
+                token,
+                lease_end: None,
+            },
+        )
+    }
     fn lost(self, ms: u64, c: u32, key: &str, token: u64) -> Self {
         self.ev(
             ms,
@@ -129,6 +140,31 @@ fn a_clean_history_with_handovers_kills_and_writes_has_no_findings() {
     );
     let victim = f.holds.iter().find(|h| h.client == 2).unwrap();
     assert_eq!(victim.ended_by, "killed");
+}
+
+#[test]
+fn a_holder_killed_while_its_release_is_on_the_wire_held_only_until_it_sent_it() {
+    // Client 1 sends its release at 4 ms; the server passes the lock to client 2 at 5 ms;
+    // client 1 is killed at 6 ms, before it could write the line after the release.
+    let f = H::default()
+        .grant(0, 1, 1, "a", 1, Some(1000))
+        .grant(2, 5, 2, "a", 2, Some(1000))
+        .release_invoke(4, 1, "a", 1)
+        .fault(6, "kill", Phase::Start, 1, "a")
+        .release(10, 2, "a", 2)
+        .check();
+    assert_eq!(kinds(&f), []);
+    let first = f.holds.iter().find(|h| h.client == 1).unwrap();
+    assert_eq!(first.ended_by, "release");
+    // Without the line before the release, the same history is an overlap (the holder is
+    // taken to act until it died): the line is what tells the two apart.
+    let f = H::default()
+        .grant(0, 1, 1, "a", 1, Some(1000))
+        .grant(2, 5, 2, "a", 2, Some(1000))
+        .fault(6, "kill", Phase::Start, 1, "a")
+        .release(10, 2, "a", 2)
+        .check();
+    assert_eq!(kinds(&f), [FindingKind::OverlapInValidLeases]);
 }
 
 #[test]

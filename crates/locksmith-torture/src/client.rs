@@ -239,6 +239,14 @@ async fn hold(
         // Let the watcher record the loss before the release line.
         let _ = watch.await;
         let t = now_ns();
+        hist.log_at(
+            t,
+            Kind::ReleaseInvoke {
+                key: key.to_owned(),
+                token,
+                lease_end: None,
+            },
+        );
         let held = guard.release().await.ok();
         hist.log_at(
             t,
@@ -253,6 +261,14 @@ async fn hold(
     }
     let t = now_ns();
     let end = lease_end(&guard, seen_end);
+    hist.log_at(
+        t,
+        Kind::ReleaseInvoke {
+            key: key.to_owned(),
+            token,
+            lease_end: end,
+        },
+    );
     let held = guard.release().await.ok();
     hist.log_at(
         t,

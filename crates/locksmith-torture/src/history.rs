@@ -80,7 +80,18 @@ pub enum Kind {
         /// The reason given.
         reason: String,
     },
-    /// The client stopped acting as holder and released (`t` is when the release was sent).
+    /// The client stopped acting as holder and is about to send its release: written before
+    /// the release, so that a client killed while releasing is not taken for a holder up to
+    /// its death (the server may already have passed the lock on).
+    ReleaseInvoke {
+        /// The lock key.
+        key: String,
+        /// The fencing token of the grant.
+        token: u64,
+        /// The lease deadline seen when releasing.
+        lease_end: Option<u64>,
+    },
+    /// The client released (`t` is when the release was sent; written once it answered).
     Release {
         /// The lock key.
         key: String,

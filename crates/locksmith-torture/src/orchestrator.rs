@@ -133,7 +133,9 @@ impl Proc {
                         victim: Some(v),
                         ..
                     } if v == self.id => self.stalled = true,
-                    Kind::Release { token, .. } | Kind::Lost { token, .. }
+                    Kind::ReleaseInvoke { token, .. }
+                    | Kind::Release { token, .. }
+                    | Kind::Lost { token, .. }
                         if self.holding.as_ref().is_some_and(|h| h.1 == token) =>
                     {
                         self.holding = None;

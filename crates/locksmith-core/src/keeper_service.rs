@@ -57,9 +57,16 @@ impl KeeperService {
         let mut registry = REGISTRY.lock().expect("keeper registry");
         // Runtimes that shut down dropped their keeper task and with it the service.
         registry.retain(|(_, svc)| svc.strong_count() > 0);
-        let svc = match registry.iter().find(|(rt, _)| *rt == id) {
-            Some((_, svc)) => svc.upgrade().expect("live keeper"),
+        let live = registry
+            .iter()
+            .find(|(rt, _)| *rt == id)
+            .and_then(|(_, svc)| svc.upgrade());
+        let svc = match live {
+            Some(svc) => svc,
             None => {
+                // None yet, or its task went away just now (the runtime is shutting down):
+                // a new one, which such a runtime drops at once.
+                registry.retain(|(rt, _)| *rt != id);
                 let svc = Arc::new(Self::default());
                 handle.spawn(run(Arc::clone(&svc)));
                 registry.push((id, Arc::downgrade(&svc)));

@@ -173,7 +173,7 @@ impl RedisBackend {
                 if let Some(sent_at) = sent_at {
                     leave.id.clear();
                     let live = inner.node.live().await?;
-                    let ttl = Duration::from_millis(ttl_ms(req));
+                    let ttl = Duration::from_millis(crate::layout::whole_ms(req.ttl));
                     return Ok(Some(inner.grant(
                         names,
                         &parts,
@@ -191,11 +191,6 @@ impl RedisBackend {
 /// How many of a fair waiter's last attempts it remembers the sending time of.
 const SENT_KEPT: usize = 8;
 
-/// The TTL of a request in whole ms (at least 1).
-fn ttl_ms(req: &AcquireRequest) -> u64 {
-    req.ttl.as_millis().clamp(1, u128::from(u64::MAX)) as u64
-}
-
 impl Inner {
     async fn attempt_now(
         &self,
@@ -212,7 +207,7 @@ impl Inner {
                 &fresh
             }
         };
-        let ttl_ms = ttl_ms(req);
+        let ttl_ms = crate::layout::whole_ms(req.ttl);
         let mut conn = live.conn.clone();
         // Armed until the answer is in: if this future is dropped (or the request fails) after
         // the script may have run, a release by the owner prefix follows on the same
@@ -236,7 +231,7 @@ impl Inner {
                     .arg(ttl_ms)
                     .arg(&parts.tail)
                     .arg(w.id)
-                    .arg(bound.as_millis().max(1) as u64)
+                    .arg(crate::layout::whole_ms(bound))
                     .arg(if w.join { "1" } else { "0" })
                     .arg(w.seq)
                     .invoke_async(&mut conn)

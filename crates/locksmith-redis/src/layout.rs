@@ -64,6 +64,12 @@ pub(crate) fn derived(lock: &str, suffix: &str) -> String {
     }
 }
 
+/// A duration in whole milliseconds as the scripts take it, at least 1 (a TTL under a
+/// millisecond must not read as "no expiry").
+pub(crate) fn whole_ms(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
+}
+
 /// A random secret of 128 bits, as 32 hex digits.
 pub(crate) fn secret() -> String {
     format!("{:032x}", rand::random::<u128>())

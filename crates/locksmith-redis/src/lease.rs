@@ -76,7 +76,7 @@ impl Lease for RedisLease {
             .renew(RenewRequest {
                 lock: Arc::from(self.names.lock.as_str()),
                 owner_prefix: Arc::from(self.owner_prefix.as_str()),
-                ttl_ms: ttl.as_millis().max(1) as u64,
+                ttl_ms: crate::layout::whole_ms(ttl),
                 run_id: Some(Arc::clone(&self.run_id)),
                 restart_is_error: true,
             })

@@ -208,7 +208,7 @@ impl Shared {
     ) -> Result<Attempt> {
         let n = self.nodes.len();
         let quorum = self.quorum();
-        let ttl_ms = req.ttl.as_millis().max(1) as u64;
+        let ttl_ms = crate::layout::whole_ms(req.ttl);
         let ttl = Duration::from_millis(ttl_ms);
         let timeout = self.node_timeout(ttl);
         let parts = Arc::new(ValueParts::new(&req.owner));
@@ -427,7 +427,7 @@ impl RedlockBackend {
 }
 
 fn random_delay(max: Duration) -> Duration {
-    let ms = max.as_millis().max(1) as u64;
+    let ms = crate::layout::whole_ms(max);
     Duration::from_millis(rand::random_range(0..ms))
 }
 
@@ -676,7 +676,7 @@ impl Lease for RedlockLease {
     async fn renew(&self, _ttl: Duration) -> Result<bool> {
         let shared = &self.shared;
         let (n, quorum) = (shared.nodes.len(), shared.quorum());
-        let ttl_ms = self.ttl.as_millis().max(1) as u64;
+        let ttl_ms = crate::layout::whole_ms(self.ttl);
         let answers = fan_out(
             n,
             shared.node_timeout(self.ttl),

@@ -447,10 +447,12 @@ async fn a_fair_waiter_handed_the_lock_as_it_gives_up_hands_it_on() {
     let key = "fair-giveup";
     let queue = "{fair-giveup}:locksmith:queue";
     let held = a.acquire(key, &opts()).await.unwrap();
-    // b waits first, c behind it.
+    // b waits first, c behind it. b's TTL is far beyond the test's patience: if a lock handed
+    // to b as it gave up were not handed on, c would only get it when b's lease ran out.
     let b_wait = {
         let b = b.clone();
-        tokio::spawn(async move { b.acquire(key, &opts().owner("waiter-b")).await })
+        let long = opts().owner("waiter-b").ttl(Duration::from_secs(300));
+        tokio::spawn(async move { b.acquire(key, &long).await })
     };
     while conn.zcard::<_, u64>(queue).await.unwrap() < 1 {
         tokio::time::sleep(Duration::from_millis(5)).await;

@@ -100,7 +100,7 @@ impl Inner {
     async fn attempt(self: &Arc<Self>, names: &Names, req: &AcquireRequest) -> Result<Attempt> {
         let mut conn = self.cluster.conn().await?;
         let parts = ValueParts::new(&req.owner);
-        let ttl_ms = req.ttl.as_millis().max(1) as u64;
+        let ttl_ms = crate::layout::whole_ms(req.ttl);
         // Armed until the answer is in: if this future is dropped (or the request fails) after
         // the script may have run, a release by the owner prefix follows.
         let mut undo = Undo {

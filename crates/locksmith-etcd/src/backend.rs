@@ -250,8 +250,29 @@ impl EtcdBackend {
         // A leftover key of ours (a release whose answer was lost) is deleted first, so that
         // every grant has a fresh create revision and so a fresh fencing token.
         for _ in 0..3 {
-            let put = ops::enqueue(&mut c, prefix, &queued.key, &req.owner, session.id);
-            let put = match tokio::time::timeout(self.cfg.connect_timeout, put).await {
+            let task = {
+                let (mut c, prefix, my_key) = (c.clone(), prefix.to_vec(), queued.key.clone());
+                let (owner, lease) = (req.owner.clone(), session.id);
+                tokio::spawn(
+                    async move { ops::enqueue(&mut c, &prefix, &my_key, &owner, lease).await },
+                )
+            };
+            // Kept in `queued` until its answer is in: a waiter dropped meanwhile learns from
+            // it what to delete (see `cleanup`).
+            let put = queued.put.insert(task);
+            let answer = tokio::time::timeout(self.cfg.connect_timeout, put)
+                .await
+                .map(|joined| {
+                    joined.unwrap_or_else(|e| {
+                        Err(etcd_client::Error::Internal(format!(
+                            "the enqueue task ended: {e}"
+                        )))
+                    })
+                });
+            if answer.is_ok() {
+                queued.put = None; // answered: nothing left in flight
+            }
+            let put = match answer {
                 Ok(Err(e)) if session::is_lease_not_found(&e) => {
                     session.mark_lost(format!("the server no longer knows the lease ({e})"));
                     return Err(Enqueue::LeaseGone);
@@ -350,6 +371,7 @@ impl EtcdBackend {
                 client: client.clone(),
                 key: my_key,
                 rev: None,
+                put: None,
                 turn: turn.take(),
             };
             match self.enqueue(key, req, &mut queued, &session, &prefix).await {

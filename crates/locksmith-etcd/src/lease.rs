@@ -9,8 +9,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use etcd_client::{Client, EventType, WatchFilterType, WatchOptions};
 use locksmith_core::{Error, Lease, LossReason, QueueTurn, Result};
+use tokio::task::JoinHandle;
 
-use crate::ops;
+use crate::ops::{self, Enqueued};
 use crate::session::Session;
 
 /// How long a background delete may take before it is given up (the lease then ends it).
@@ -18,13 +19,31 @@ const CLEANUP_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Deletes `key` (if `rev` is known, only with that create revision) in the background, then
 /// gives up the turn.
-fn cleanup(client: Client, key: Vec<u8>, rev: Option<i64>, turn: QueueTurn<()>) {
+fn cleanup(
+    client: Client,
+    key: Vec<u8>,
+    rev: Option<i64>,
+    put: Option<PendingPut>,
+    turn: QueueTurn<()>,
+) {
     let Ok(rt) = tokio::runtime::Handle::try_current() else {
         return; // No runtime: the lease's revocation or expiry removes the key.
     };
     rt.spawn(async move {
         let mut c = client;
         let del = async {
+            // A put still on its way is waited for first: a delete sent now could reach the
+            // cluster before it (through another member) and leave the key behind for good,
+            // kept alive by this client's lease.
+            let rev = match (rev, put) {
+                (Some(rev), _) => Some(rev),
+                (None, Some(put)) => match put.await {
+                    Ok(Ok(Enqueued::Created { rev, .. } | Enqueued::Exists { rev })) => Some(rev),
+                    // Refused or failed: nothing of it is there; a leftover of ours is deleted.
+                    _ => None,
+                },
+                (None, None) => None,
+            };
             match rev {
                 Some(rev) => ops::delete_if(&mut c, &key, rev).await.map(drop),
                 None => c.delete(key.as_slice(), None).await.map(drop),
@@ -39,12 +58,18 @@ fn cleanup(client: Client, key: Vec<u8>, rev: Option<i64>, turn: QueueTurn<()>) 
     });
 }
 
+/// The put that enqueues a waiter's key, run as a task of its own so that its outcome is
+/// learnt even when the waiter is dropped meanwhile.
+pub(crate) type PendingPut = JoinHandle<Result<Enqueued, etcd_client::Error>>;
+
 /// Our key while we wait in line; deleted if dropped before it becomes a grant.
 pub(crate) struct QueuedKey {
     pub(crate) client: Client,
     pub(crate) key: Vec<u8>,
     /// The create revision, once known.
     pub(crate) rev: Option<i64>,
+    /// The put in flight, if any.
+    pub(crate) put: Option<PendingPut>,
     pub(crate) turn: Option<QueueTurn<()>>,
 }
 
@@ -55,6 +80,7 @@ impl Drop for QueuedKey {
                 self.client.clone(),
                 std::mem::take(&mut self.key),
                 self.rev,
+                self.put.take(),
                 turn,
             );
         }
@@ -204,6 +230,7 @@ impl Drop for EtcdLease {
                 self.client.clone(),
                 std::mem::take(&mut self.key),
                 Some(self.rev),
+                None,
                 turn,
             );
         }

@@ -7,6 +7,9 @@
 //!   (SET NX PX, then compare-and-delete), each returning once 2 of 3 nodes answered, and
 //!   `redlock3/rslock` (the rslock crate, lock + unlock).
 //!
+//! The `redis` group also reports each workload's **server time** per cycle (Redis's
+//! `INFO commandstats`): how much of the gap is the scripts' work inside the server.
+//!
 //! Before criterion, each group is also measured **side by side**: the workloads take turns in
 //! blocks of 10 cycles (rotating which goes first) for 300 rounds, and the table gives each
 //! one's median block and its median per-round ratio to the baseline. On a shared machine,
@@ -69,7 +72,7 @@ type Cycle<'a> = Pin<Box<dyn Future<Output = ()> + 'a>>;
 
 /// Runs the workloads side by side (see the crate-level comment) and prints the table; the
 /// first workload is the baseline.
-async fn side_by_side<'a>(title: &str, names: &[&str], cycle: impl Fn(usize) -> Cycle<'a>) {
+async fn side_by_side<'a>(title: &str, names: &[&str], cycle: &impl Fn(usize) -> Cycle<'a>) {
     const ROUNDS: usize = 300;
     const BLOCK: u32 = 10;
     let mut blocks: Vec<Vec<Duration>> = vec![Vec::with_capacity(ROUNDS); names.len()];
@@ -102,6 +105,46 @@ async fn side_by_side<'a>(title: &str, names: &[&str], cycle: impl Fn(usize) -> 
     }
 }
 
+/// The server's own time per cycle of each workload (`INFO commandstats`, summed over every
+/// command and script): the part of a gap that is work done inside Redis, which unlike wall
+/// time does not move with the machine's load.
+async fn server_time<'a>(
+    title: &str,
+    names: &[&str],
+    conn: &MultiplexedConnection,
+    cycle: &impl Fn(usize) -> Cycle<'a>,
+) {
+    const CYCLES: u32 = 2_000;
+    let mut conn = conn.clone();
+    println!("\n{title}: server time (INFO commandstats), {CYCLES} cycles each");
+    for (which, name) in names.iter().enumerate() {
+        let _: () = redis::cmd("CONFIG")
+            .arg("RESETSTAT")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        for _ in 0..CYCLES {
+            cycle(which).await;
+        }
+        let info: String = redis::cmd("INFO")
+            .arg("commandstats")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        // Lines `cmdstat_<name>:calls=…,usec=…,…`; the RESETSTAT itself is left out.
+        let usec: f64 = info
+            .lines()
+            .filter(|l| l.starts_with("cmdstat_") && !l.starts_with("cmdstat_config"))
+            .filter_map(|l| l.split(',').find_map(|f| f.strip_prefix("usec=")))
+            .filter_map(|v| v.parse::<f64>().ok())
+            .sum();
+        println!(
+            "  {name:<24} {:>8.2} µs of server time per cycle",
+            usec / f64::from(CYCLES)
+        );
+    }
+}
+
 fn single(c: &mut Criterion) {
     let rt = runtime();
     let server = RedisServer::start();
@@ -113,27 +156,26 @@ fn single(c: &mut Criterion) {
     let req = AcquireRequest::new(Duration::from_secs(30), "bench");
     let script = redis::Script::new(CAS_DELETE);
     let conn = rt.block_on(connect(&url));
-    rt.block_on(side_by_side(
-        "redis",
-        &["raw-setnx-evalsha", "backend", "locksmith"],
-        |which| {
-            let (conn, script, backend, locker) = (conn.clone(), &script, &backend, &locker);
-            let (key, req, opts) = (&key, &req, &opts);
-            Box::pin(async move {
-                match which {
-                    0 => raw_cycle(&mut conn.clone(), script, "bench-raw").await,
-                    1 => {
-                        let grant = backend.try_acquire(key, req).await.unwrap().unwrap();
-                        assert!(grant.lease.release().await.unwrap());
-                    }
-                    _ => {
-                        let guard = locker.acquire(key, opts).await.unwrap();
-                        assert!(guard.release().await.unwrap());
-                    }
+    let names = ["raw-setnx-evalsha", "backend", "locksmith"];
+    let cycle = |which: usize| -> Cycle<'_> {
+        let (conn, script, backend, locker) = (conn.clone(), &script, &backend, &locker);
+        let (key, req, opts) = (&key, &req, &opts);
+        Box::pin(async move {
+            match which {
+                0 => raw_cycle(&mut conn.clone(), script, "bench-raw").await,
+                1 => {
+                    let grant = backend.try_acquire(key, req).await.unwrap().unwrap();
+                    assert!(grant.lease.release().await.unwrap());
                 }
-            })
-        },
-    ));
+                _ => {
+                    let guard = locker.acquire(key, opts).await.unwrap();
+                    assert!(guard.release().await.unwrap());
+                }
+            }
+        })
+    };
+    rt.block_on(side_by_side("redis", &names, &cycle));
+    rt.block_on(server_time("redis", &names, &conn, &cycle));
     let mut g = c.benchmark_group("redis");
     g.bench_function("raw-setnx-evalsha", |b| {
         b.to_async(&rt)
@@ -227,7 +269,7 @@ fn redlock3(c: &mut Criterion) {
     rt.block_on(side_by_side(
         "redlock3",
         &["majority-limit", "locksmith", "rslock"],
-        |which| {
+        &|which| {
             let (conns, script, locker, opts, rslock) = (&conns, &script, &locker, &opts, &rslock);
             Box::pin(async move {
                 match which {

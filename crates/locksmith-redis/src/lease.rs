@@ -9,7 +9,7 @@ use locksmith_core::{Lease, LossReason, Result};
 use crate::conn::Node;
 use crate::layout::Names;
 use crate::renew_batch::{RenewRequest, Renewer};
-use crate::scripts::RELEASE;
+use crate::scripts::{RELEASE, RELEASE_FAIR};
 
 /// A held `redis://` lock: the key's names, this grant's value prefix (which release and renew
 /// compare) and the `run_id` of the server that granted it.
@@ -52,13 +52,15 @@ impl RedisLease {
     async fn release_on(&self, live: crate::conn::Live) -> Result<bool> {
         let mut conn = live.conn.clone();
 
-        let mut invocation = RELEASE.key(&self.names.lock);
-        if self.fair {
-            invocation
-                .key(&self.names.queue)
+        let mut invocation = if self.fair {
+            let mut i = RELEASE_FAIR.key(&self.names.lock);
+            i.key(&self.names.queue)
                 .key(&self.names.waiters)
                 .key(&self.names.fence);
-        }
+            i
+        } else {
+            RELEASE.key(&self.names.lock)
+        };
         let done: i64 = invocation
             .arg(&self.owner_prefix)
             .arg(&self.names.channel)

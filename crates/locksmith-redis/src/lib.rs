@@ -90,9 +90,10 @@
 //! [`Error::InvalidKey`]: locksmith_core::Error::InvalidKey
 //!
 //! Three Lua scripts (in `src/lua/`, run by `EVALSHA`) do the work, each in one round trip:
-//! **acquire** (`EXISTS`, then `INCR` the counter and `SET K value PX ttl`; a busy key answers
-//! its `PTTL`), **release** (compare, `DEL`, `PUBLISH`), **renew** (compare, `PEXPIRE`; one
-//! call renews every lease of a batch, see "Loss and restarts").
+//! **acquire** (`INCR` the counter, then `SET K value NX PX ttl` with that token in the value;
+//! a busy key answers its `PTTL`, and its attempt has used a token up: tokens only grow, with
+//! gaps), **release** (compare, `DEL`, `PUBLISH`), **renew** (compare, `PEXPIRE`; one call
+//! renews every lease of a batch, see "Loss and restarts").
 //! Keys travel as `KEYS`, values as `ARGV`: nothing is formatted into Lua.
 //!
 //! ## Key mapping

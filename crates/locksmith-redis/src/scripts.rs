@@ -12,18 +12,21 @@ pub(crate) const ACQUIRE_SOURCE: &str = concat!(
     include_str!("lua/token.lua"),
     include_str!("lua/acquire.lua")
 );
-/// The source of lua/release.lua, with the shared functions it calls.
-pub(crate) const RELEASE_SOURCE: &str = concat!(
-    include_str!("lua/token.lua"),
-    include_str!("lua/fair.lua"),
-    include_str!("lua/release.lua")
-);
+/// The source of lua/release.lua (it calls no shared function).
+pub(crate) const RELEASE_SOURCE: &str = include_str!("lua/release.lua");
 
 /// `SET NX PX` + fence counter (lua/acquire.lua).
 pub(crate) static ACQUIRE: LazyLock<Script> = LazyLock::new(|| Script::new(ACQUIRE_SOURCE));
-/// Compare-and-delete + PUBLISH, or in fair mode the hand-over to the next waiter
-/// (lua/release.lua).
+/// Compare-and-delete + PUBLISH (lua/release.lua).
 pub(crate) static RELEASE: LazyLock<Script> = LazyLock::new(|| Script::new(RELEASE_SOURCE));
+/// Fair mode: compare-and-delete and the hand-over to the next waiter (lua/release_fair.lua).
+pub(crate) static RELEASE_FAIR: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(concat!(
+        include_str!("lua/token.lua"),
+        include_str!("lua/fair.lua"),
+        include_str!("lua/release_fair.lua")
+    ))
+});
 /// Compare-and-PEXPIRE, of one key or of many in one call (lua/renew_many.lua).
 pub(crate) static RENEW_MANY: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("lua/renew_many.lua")));

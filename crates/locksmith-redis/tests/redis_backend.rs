@@ -70,16 +70,19 @@ async fn awkward_keys_map_to_the_documented_names() {
     for name in ["with spaces", "ключ 🔒", "{tag}:x", "a{}b", "}{", "{", "}"] {
         let key = unique(name);
         let g = a.acquire(&key, &opts().owner("awkward")).await.unwrap();
+        let (lock, fence, _) = backend.server_names(&LockKey::new(&key).unwrap());
+        let counter: u64 = conn.get(&fence).await.unwrap();
+        assert_eq!(counter, g.fencing_token().get());
         assert!(
             b.try_acquire(&key, &opts()).await.unwrap().is_none(),
             "{key:?}"
         );
-        let (lock, fence, _) = backend.server_names(&LockKey::new(&key).unwrap());
+        // An attempt that finds the key held uses a token up (documented): tokens only grow.
+        let counter: u64 = conn.get(&fence).await.unwrap();
+        assert_eq!(counter, g.fencing_token().get() + 1);
         assert_eq!(lock, key, "the lock key is the plain key");
         let value: String = conn.get(&lock).await.unwrap();
         assert!(value.ends_with(":awkward"), "{value}");
-        let counter: u64 = conn.get(&fence).await.unwrap();
-        assert_eq!(counter, g.fencing_token().get());
         let holder = b.holder(&key).await.unwrap().expect("held");
         assert_eq!(holder.owner, "awkward");
         assert_eq!(holder.token, Some(g.fencing_token()));

@@ -1,11 +1,12 @@
--- locksmith: acquire one lock and take its fencing token, atomically.
+-- locksmith: acquire one lock and take its fencing token, atomically (token.lua is prepended).
 -- KEYS[1] lock key      (holds the holder's value while held; plain SET NX PX semantics)
 -- KEYS[2] fence counter (last token handed out for this key; never expires)
 -- ARGV[1] value head    ("ls1:<secret>"), ARGV[2] TTL in ms, ARGV[3] value tail ("<since_ms>:<owner>")
 -- Returns {1, token} when granted, {0, pttl} when the key is held (pttl -1: no expiry).
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  return {0, redis.call('PTTL', KEYS[1])}
-end
+-- The token is taken before the SET NX, so an attempt that finds the key held uses one up:
+-- tokens only ever grow, and one command less runs on the common path (a free key).
 local token = next_token(KEYS[2])
-redis.call('SET', KEYS[1], lock_value(ARGV[1], token, ARGV[3]), 'PX', ARGV[2])
-return {1, token}
+if redis.call('SET', KEYS[1], lock_value(ARGV[1], token, ARGV[3]), 'NX', 'PX', ARGV[2]) then
+  return {1, token}
+end
+return {0, redis.call('PTTL', KEYS[1])}

@@ -1,18 +1,12 @@
--- locksmith: release a lock only if this holder still owns it, and wake the waiters
--- (token.lua and fair.lua are prepended).
--- KEYS[1] lock key; fair mode only: KEYS[2] the waiter queue, KEYS[3] the waiters, KEYS[4] the
--- fence counter. ARGV[1] the holder's value prefix ("ls1:<secret>:", the secret is random per
--- grant); ARGV[2] the key's release channel.
--- Fair mode with live waiters: the lock passes to the waiter at the head of the queue inside
--- this script (see hand_over in fair.lua), which is told on its own inbox. Otherwise an empty
--- message on the key's release channel wakes every waiter.
+-- locksmith: release a lock only if this holder still owns it, and wake the waiters.
+-- KEYS[1] lock key. ARGV[1] the holder's value prefix ("ls1:<secret>:", the secret is random
+-- per grant); ARGV[2] the key's release channel, on which an empty message wakes every waiter.
+-- (Fair mode releases with release_fair.lua.)
 -- Returns 1 when released, 0 when the key was not (or no longer) this holder's.
 local value = redis.call('GET', KEYS[1])
 if value and string.sub(value, 1, string.len(ARGV[1])) == ARGV[1] then
   redis.call('DEL', KEYS[1])
-  if not (KEYS[2] and hand_over(KEYS[1], KEYS[4], KEYS[2], KEYS[3], now_ms(), ARGV[2])) then
-    redis.call('PUBLISH', ARGV[2], '')
-  end
+  redis.call('PUBLISH', ARGV[2], '')
   return 1
 end
 return 0

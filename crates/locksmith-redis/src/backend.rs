@@ -349,9 +349,9 @@ impl Backend for RedisBackend {
     async fn try_acquire(&self, key: &LockKey, req: &AcquireRequest) -> Result<Option<Grant>> {
         let names = Names::new(&self.inner.prefix, key);
         // In fair mode a try also respects the queue: it is granted only if nobody waits.
-        let id = secret();
-        let waiter = self.inner.fair.map(|_| Waiter {
-            id: &id,
+        let id = self.inner.fair.map(|_| secret());
+        let waiter = id.as_deref().map(|id| Waiter {
+            id,
             join: false,
             parts: None,
             seq: 0,

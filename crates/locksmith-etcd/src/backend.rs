@@ -192,9 +192,14 @@ impl EtcdBackend {
                     s.code(),
                     tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Cancelled
                 ));
+                // Over TLS, the same failure without a certificate complaint is most often a
+                // member that speaks plain HTTP (it resets the connection, or answers garbage).
                 let what = if transport && !self.cfg.tls {
                     "cannot grant an etcd lease (if the members serve TLS only, add `?tls=true`, \
                      and `ca_file=` for a private CA)"
+                } else if transport && !e.to_string().contains("certificate") {
+                    "cannot grant an etcd lease (the TLS handshake failed: if the members serve \
+                     plain HTTP, drop `tls=true`)"
                 } else {
                     "cannot grant an etcd lease"
                 };

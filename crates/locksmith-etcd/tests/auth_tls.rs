@@ -122,8 +122,8 @@ async fn tls_with_the_right_ca_locks_and_a_wrong_ca_is_a_clear_error() {
     )
     .await;
     assert!(
-        e.contains("tls handshake"),
-        "the error names the problem: {e}"
+        e.to_lowercase().contains("tls handshake") && e.contains("drop `tls=true`"),
+        "the error names the problem and the likely fix: {e}"
     );
 
     // A CA file that does not exist.

@@ -220,11 +220,10 @@ impl Inner {
             fair: self.fair.is_some(),
         };
         let sent_at = Instant::now();
-        let reply: redis::RedisResult<(i64, i64)> = match (self.fair, waiter) {
+        let invocation = match (self.fair, waiter) {
             (Some(bound), Some(w)) => {
-                ACQUIRE_FAIR
-                    .key(&names.lock)
-                    .key(&names.fence)
+                let mut i = ACQUIRE_FAIR.key(&names.lock);
+                i.key(&names.fence)
                     .key(&names.queue)
                     .key(&names.waiters)
                     .arg(&parts.head)
@@ -233,21 +232,19 @@ impl Inner {
                     .arg(w.id)
                     .arg(crate::layout::whole_ms(bound))
                     .arg(if w.join { "1" } else { "0" })
-                    .arg(w.seq)
-                    .invoke_async(&mut conn)
-                    .await
+                    .arg(w.seq);
+                i
             }
             _ => {
-                ACQUIRE
-                    .key(&names.lock)
-                    .key(&names.fence)
+                let mut i = ACQUIRE.key(&names.lock);
+                i.key(&names.fence)
                     .arg(&parts.head)
                     .arg(ttl_ms)
-                    .arg(&parts.tail)
-                    .invoke_async(&mut conn)
-                    .await
+                    .arg(&parts.tail);
+                i
             }
         };
+        let reply: redis::RedisResult<(i64, i64)> = invocation.invoke_async(&mut conn).await;
         let (granted, n) = reply.map_err(|e| self.node.failed(&live, Some(&names.lock), e))?;
         undo.prefix = None;
         if granted != 1 {
@@ -370,8 +367,10 @@ impl Backend for RedisBackend {
     ) -> Result<Option<Grant>> {
         let names = Names::new(&self.inner.prefix, key);
         let _turn = self.inner.queue.turn(&names.lock).await;
+        // The waiting paths are boxed: their state would otherwise make every acquire future
+        // (allocated per call) as large as themselves, the uncontended one included.
         if self.inner.fair.is_some() {
-            return self.acquire_fair(&names, req, deadline).await;
+            return Box::pin(self.acquire_fair(&names, req, deadline)).await;
         }
         // Fast path: a free key costs one round trip, no subscription.
         match self.inner.attempt(&names, req, None).await? {
@@ -381,9 +380,12 @@ impl Backend for RedisBackend {
         }
         // Subscribe first, then try again: a release after this point cannot be missed.
         let inner = &self.inner;
-        crate::wait::until_released(&inner.waker, &names.channel, deadline, || {
-            inner.attempt(&names, req, None)
-        })
+        Box::pin(crate::wait::until_released(
+            &inner.waker,
+            &names.channel,
+            deadline,
+            || inner.attempt(&names, req, None),
+        ))
         .await
     }
 

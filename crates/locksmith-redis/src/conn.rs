@@ -97,6 +97,13 @@ impl Node {
         if let Some(live) = self.current.lock().expect("node").clone() {
             return Ok(live);
         }
+        // Boxed: connecting is a large state machine, which would otherwise make every future
+        // that asks for the connection (each request's) as large as itself.
+        Box::pin(self.reconnect()).await
+    }
+
+    /// The slow path of [`Node::live`]: one caller connects, the others wait for it.
+    async fn reconnect(&self) -> Result<Live> {
         let mut generation = self.connecting.lock().await;
         if let Some(live) = self.current.lock().expect("node").clone() {
             return Ok(live);

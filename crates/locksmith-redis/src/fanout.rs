@@ -11,11 +11,11 @@ use locksmith_core::{Error, Result};
 /// Each node's answer so far: `None` while unanswered.
 pub(crate) type Answers<T> = Vec<Option<Result<T>>>;
 
-/// Runs `request(i)` for every node `i` concurrently, each bounded by `per_node`, until
-/// `decided(&answers)` is true or every node answered. Requests still in flight then are
-/// finished by a background task, not dropped: the redis client does not send a queued
-/// request whose caller went away, and a release (or an acquire, whose counter should stay
-/// in step) must reach every node.
+/// Runs `request(i)` for every node `i` concurrently, each bounded by `per_node` (one timer
+/// for all: they start together), until `decided(&answers)` is true or every node answered.
+/// Requests still in flight then are finished by a background task (within the same bound),
+/// not dropped: the redis client does not send a queued request whose caller went away, and
+/// a release (or an acquire, whose counter should stay in step) must reach every node.
 pub(crate) async fn fan_out<T, F, Fut>(
     nodes: usize,
     per_node: Duration,
@@ -28,29 +28,46 @@ where
     Fut: Future<Output = Result<T>> + Send + 'static,
     T: Send + 'static,
 {
+    let deadline = tokio::time::Instant::now() + per_node;
     let mut pending: FuturesUnordered<_> = (0..nodes)
         .map(|i| {
             let fut = request(i);
-            async move { (i, tokio::time::timeout(per_node, fut).await) }
+            async move { (i, fut.await) }
         })
         .collect();
     let mut answers: Answers<T> = (0..nodes).map(|_| None).collect();
-    while let Some((i, out)) = pending.next().await {
-        answers[i] = Some(out.unwrap_or_else(|_| {
-            Err(Error::backend(
-                url_of(i),
-                None,
-                format!("no answer within the per-node timeout ({per_node:?})"),
-                None,
-            ))
-        }));
-        if decided(&answers) {
-            if !pending.is_empty()
-                && let Ok(rt) = tokio::runtime::Handle::try_current()
-            {
-                rt.spawn(async move { while pending.next().await.is_some() {} });
+    let timer = tokio::time::sleep_until(deadline);
+    tokio::pin!(timer);
+    loop {
+        tokio::select! {
+            biased;
+            next = pending.next() => {
+                let Some((i, out)) = next else { break };
+                answers[i] = Some(out);
+                if decided(&answers) {
+                    if !pending.is_empty()
+                        && let Ok(rt) = tokio::runtime::Handle::try_current()
+                    {
+                        rt.spawn(tokio::time::timeout_at(deadline, async move {
+                            while pending.next().await.is_some() {}
+                        }));
+                    }
+                    break;
+                }
             }
-            break;
+            () = &mut timer => {
+                for (i, a) in answers.iter_mut().enumerate() {
+                    if a.is_none() {
+                        *a = Some(Err(Error::backend(
+                            url_of(i),
+                            None,
+                            format!("no answer within the per-node timeout ({per_node:?})"),
+                            None,
+                        )));
+                    }
+                }
+                break;
+            }
         }
     }
     answers

@@ -32,12 +32,14 @@ pub(crate) struct Names {
 
 impl Names {
     pub(crate) fn new(prefix: &str, key: &LockKey) -> Self {
-        let lock = format!("{prefix}{}", key.as_str());
+        let lock = [prefix, key.as_str()].concat();
+        // Made on every request: plain concatenation, not `format!`.
+        let wrap = wraps_as_tag(&lock);
         Self {
-            fence: derived(&lock, FENCE_SUFFIX),
-            channel: derived(&lock, CHANNEL_SUFFIX),
-            queue: derived(&lock, QUEUE_SUFFIX),
-            waiters: derived(&lock, WAITERS_SUFFIX),
+            fence: derived_as(&lock, wrap, FENCE_SUFFIX),
+            channel: derived_as(&lock, wrap, CHANNEL_SUFFIX),
+            queue: derived_as(&lock, wrap, QUEUE_SUFFIX),
+            waiters: derived_as(&lock, wrap, WAITERS_SUFFIX),
             lock,
         }
     }
@@ -52,15 +54,21 @@ pub(crate) fn hash_tag(key: &str) -> Option<&str> {
     (close > 0).then(|| &rest[..close])
 }
 
-/// A name for data that belongs to `lock`, hashed by Redis Cluster to the same slot:
+/// Whether `lock` itself becomes the hash tag of its derived names (see [`derived_as`]).
+fn wraps_as_tag(lock: &str) -> bool {
+    hash_tag(lock).is_none() && !lock.contains('}')
+}
+
+/// A name for data that belongs to `lock`, hashed by Redis Cluster to the same slot (`wrap`
+/// is [`wraps_as_tag`] of `lock`):
 /// - `lock` has a hash tag: `lock + suffix` (the tag still comes first);
 /// - `lock` has no `}`: `{lock} + suffix` (the whole lock key becomes the tag);
 /// - otherwise (a `}` but no tag, e.g. `a}b`) no name can share the slot: `lock + suffix`.
-pub(crate) fn derived(lock: &str, suffix: &str) -> String {
-    if hash_tag(lock).is_none() && !lock.contains('}') {
-        format!("{{{lock}}}{suffix}")
+fn derived_as(lock: &str, wrap: bool, suffix: &str) -> String {
+    if wrap {
+        ["{", lock, "}", suffix].concat()
     } else {
-        format!("{lock}{suffix}")
+        [lock, suffix].concat()
     }
 }
 
@@ -72,7 +80,12 @@ pub(crate) fn whole_ms(d: std::time::Duration) -> u64 {
 
 /// A random secret of 128 bits, as 32 hex digits.
 pub(crate) fn secret() -> String {
-    format!("{:032x}", rand::random::<u128>())
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let n = rand::random::<u128>();
+    (0..32)
+        .rev()
+        .map(|i| char::from(HEX[((n >> (4 * i)) & 0xf) as usize]))
+        .collect()
 }
 
 /// What a holder writes: `ls1:<secret>:<token>:<since_unix_ms>:<owner>`. The acquire script
@@ -90,8 +103,8 @@ impl ValueParts {
             .map(|d| d.as_millis())
             .unwrap_or_default();
         Self {
-            head: format!("{VALUE_TAG}:{}", secret()),
-            tail: format!("{since}:{owner}"),
+            head: [VALUE_TAG, ":", &secret()].concat(),
+            tail: [&since.to_string(), ":", owner].concat(),
         }
     }
 
@@ -104,7 +117,7 @@ impl ValueParts {
     /// What release and renew compare: `ls1:<secret>:`, the start of every value this grant
     /// wrote (on Redlock, each node's value carries that node's token after it).
     pub(crate) fn owner_prefix(&self) -> String {
-        format!("{}:", self.head)
+        [&self.head, ":"].concat()
     }
 }
 

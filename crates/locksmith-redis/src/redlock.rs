@@ -424,6 +424,59 @@ impl RedlockBackend {
     pub fn quorum(&self) -> (usize, usize) {
         (self.inner.shared.nodes.len(), self.inner.shared.quorum())
     }
+
+    /// The waiting part of `acquire`, after the first attempt found the key held: listens for
+    /// releases on every node that answers (a dead node is simply not heard) and retries.
+    async fn wait_for_release(
+        &self,
+        names: &Arc<Names>,
+        req: &AcquireRequest,
+        deadline: Option<Instant>,
+    ) -> Result<Option<Grant>> {
+        let shared = &self.inner.shared;
+        let timeout = shared.node_timeout(req.ttl);
+        let regs: Vec<Registration> = futures_util::future::join_all(
+            self.inner
+                .wakers
+                .iter()
+                .map(|w| tokio::time::timeout(timeout, w.register(&names.channel))),
+        )
+        .await
+        .into_iter()
+        .filter_map(|r| r.ok().and_then(Result::ok))
+        .collect();
+        let mut rxs: Vec<_> = regs.iter().map(|r| r.rx.clone()).collect();
+        loop {
+            for r in &regs {
+                let _ = r.ensure_subscribed().await;
+            }
+            for rx in &mut rxs {
+                rx.borrow_and_update();
+            }
+            let (pttl, split) = match shared.attempt(names, req).await? {
+                Attempt::Granted(g) => return Ok(Some(g)),
+                Attempt::Busy { pttl, split } => (pttl, split),
+            };
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Ok(None);
+            }
+            // A split vote (several clients each got some nodes): back off for a random delay,
+            // as the algorithm says. Otherwise sleep until a release message or the key's
+            // expiry on the nodes, plus a random delay so that contenders do not collide.
+            let jitter = random_delay(shared.opts.retry_delay);
+            let fallback = if split || pttl < 0 {
+                jitter
+            } else {
+                Duration::from_millis(pttl as u64) + jitter
+            };
+            let changed = any_changed(&mut rxs);
+            tokio::select! {
+                _ = changed, if !split => {}
+                _ = tokio::time::sleep(fallback) => {}
+                _ = sleep_until(deadline) => return Ok(None),
+            }
+        }
+    }
 }
 
 fn random_delay(max: Duration) -> Duration {
@@ -470,49 +523,9 @@ impl Backend for RedlockBackend {
             }
             Attempt::Busy { .. } => {}
         }
-        // Listen for releases on every node that answers; a dead node is simply not heard.
-        let timeout = shared.node_timeout(req.ttl);
-        let regs: Vec<Registration> = futures_util::future::join_all(
-            self.inner
-                .wakers
-                .iter()
-                .map(|w| tokio::time::timeout(timeout, w.register(&names.channel))),
-        )
-        .await
-        .into_iter()
-        .filter_map(|r| r.ok().and_then(Result::ok))
-        .collect();
-        let mut rxs: Vec<_> = regs.iter().map(|r| r.rx.clone()).collect();
-        loop {
-            for r in &regs {
-                let _ = r.ensure_subscribed().await;
-            }
-            for rx in &mut rxs {
-                rx.borrow_and_update();
-            }
-            let (pttl, split) = match shared.attempt(&names, req).await? {
-                Attempt::Granted(g) => return Ok(Some(g)),
-                Attempt::Busy { pttl, split } => (pttl, split),
-            };
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                return Ok(None);
-            }
-            // A split vote (several clients each got some nodes): back off for a random delay,
-            // as the algorithm says. Otherwise sleep until a release message or the key's
-            // expiry on the nodes, plus a random delay so that contenders do not collide.
-            let jitter = random_delay(shared.opts.retry_delay);
-            let fallback = if split || pttl < 0 {
-                jitter
-            } else {
-                Duration::from_millis(pttl as u64) + jitter
-            };
-            let changed = any_changed(&mut rxs);
-            tokio::select! {
-                _ = changed, if !split => {}
-                _ = tokio::time::sleep(fallback) => {}
-                _ = sleep_until(deadline) => return Ok(None),
-            }
-        }
+        // Boxed: the waiting state would otherwise make every acquire future (allocated per
+        // call) as large as itself, the uncontended one included.
+        Box::pin(self.wait_for_release(&names, req, deadline)).await
     }
 
     /// The majority-reply limit: `SET NX PX` to every node at once, returning when a majority

@@ -51,11 +51,46 @@ pub struct MyConn {
     hangup: Option<HangUp>,
     /// The owner label this connection recorded on MariaDB (`None`: none yet).
     owner: std::sync::Mutex<Option<String>>,
+    /// locksmith's statements prepared on this connection, by the address of their text.
+    prepared: std::sync::Mutex<Vec<(usize, mysql_async::Statement)>>,
 }
+
+/// The driver's statement cache must hold every statement locksmith keeps prepared (see
+/// [`MyConn::prepared`]): a statement it evicts is closed on the server.
+pub(crate) const MIN_STMT_CACHE: usize = 32;
 
 impl MyConn {
     pub(crate) fn owner(&self) -> MutexGuard<'_, Option<String>> {
         self.owner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// `sql` (one of locksmith's statements) prepared on this connection, once. Executing the
+    /// prepared statement skips what executing by text costs on every call: the driver parses
+    /// the whole text (documentation comments included) before its cache lookup.
+    ///
+    /// # Errors
+    /// The driver's, when preparing fails.
+    pub(crate) async fn prepared(
+        &self,
+        c: &mut mysql_async::Conn,
+        sql: &'static str,
+    ) -> std::result::Result<mysql_async::Statement, mysql_async::Error> {
+        let at = sql.as_ptr() as usize;
+        let known = self
+            .held()
+            .iter()
+            .find(|(a, _)| *a == at)
+            .map(|(_, s)| s.clone());
+        if let Some(stmt) = known {
+            return Ok(stmt);
+        }
+        let stmt = c.prep(sql).await?;
+        self.held().push((at, stmt.clone()));
+        Ok(stmt)
+    }
+
+    fn held(&self) -> MutexGuard<'_, Vec<(usize, mysql_async::Statement)>> {
+        self.prepared.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -128,6 +163,7 @@ impl Driver for MySqlDriver {
             conn: Mutex::new(conn),
             hangup: mark.watch(),
             owner: std::sync::Mutex::new(None),
+            prepared: std::sync::Mutex::new(Vec::new()),
         })
     }
 
@@ -138,8 +174,7 @@ impl Driver for MySqlDriver {
             Tokens::Sequence => (mariadb::TRY_LOCK, mariadb::LOCK_WAIT),
         };
         for sql in [try_lock, lock_wait, UNLOCK] {
-            // Prepared statements stay in the connection's statement cache.
-            c.prep(sql)
+            conn.prepared(&mut c, sql)
                 .await
                 .map_err(|e| self.err(None, "preparing locksmith's statements", e))?;
         }
@@ -195,9 +230,11 @@ impl Driver for MySqlDriver {
             return mariadb::try_lock(self, conn, name, owner).await;
         }
         let mut c = conn.conn.lock().await;
-        c.exec_drop(TRY_LOCK, (name, owner, name))
+        let fail = |e| self.err(Some(name), "the lock attempt failed", e);
+        let stmt = conn.prepared(&mut c, TRY_LOCK).await.map_err(fail)?;
+        c.exec_drop(&stmt, (name, owner, name))
             .await
-            .map_err(|e| self.err(Some(name), "the lock attempt failed", e))?;
+            .map_err(fail)?;
         if c.affected_rows() == 0 {
             return Ok(None);
         }
@@ -220,9 +257,11 @@ impl Driver for MySqlDriver {
                 }
                 continue;
             }
-            c.exec_drop(LOCK_WAIT, (name, owner, name, WAIT_CHUNK_SECS))
+            let fail = |e| self.err(Some(name), "waiting for the lock failed", e);
+            let stmt = conn.prepared(&mut c, LOCK_WAIT).await.map_err(fail)?;
+            c.exec_drop(&stmt, (name, owner, name, WAIT_CHUNK_SECS))
                 .await
-                .map_err(|e| self.err(Some(name), "waiting for the lock failed", e))?;
+                .map_err(fail)?;
             if c.affected_rows() > 0 {
                 return token(&c).ok_or_else(|| self.no_token(name));
             }
@@ -235,10 +274,9 @@ impl Driver for MySqlDriver {
 
     async fn unlock(&self, conn: &MyConn, name: &String) -> Result<bool> {
         let mut c = conn.conn.lock().await;
-        let r: Option<Option<i64>> = c
-            .exec_first(UNLOCK, (name,))
-            .await
-            .map_err(|e| self.err(Some(name), "the unlock failed", e))?;
+        let fail = |e| self.err(Some(name), "the unlock failed", e);
+        let stmt = conn.prepared(&mut c, UNLOCK).await.map_err(fail)?;
+        let r: Option<Option<i64>> = c.exec_first(&stmt, (name,)).await.map_err(fail)?;
         Ok(r.flatten() == Some(1))
     }
 

@@ -126,10 +126,9 @@ pub(crate) async fn try_lock(
 ) -> Result<Option<u64>> {
     let mut c = conn.conn.lock().await;
     record_owner(d, conn, &mut c, owner).await?;
-    let t: Option<Option<i64>> = c
-        .exec_first(TRY_LOCK, (name,))
-        .await
-        .map_err(|e| d.err(Some(name), "the lock attempt failed", e))?;
+    let fail = |e| d.err(Some(name), "the lock attempt failed", e);
+    let stmt = conn.prepared(&mut c, TRY_LOCK).await.map_err(fail)?;
+    let t: Option<Option<i64>> = c.exec_first(&stmt, (name,)).await.map_err(fail)?;
     Ok(token(t))
 }
 
@@ -144,10 +143,9 @@ pub(crate) async fn lock_wait_once(
     secs: u32,
 ) -> Result<Option<u64>> {
     record_owner(d, conn, c, owner).await?;
-    let t: Option<Option<i64>> = c
-        .exec_first(LOCK_WAIT, (name, secs))
-        .await
-        .map_err(|e| d.err(Some(name), "waiting for the lock failed", e))?;
+    let fail = |e| d.err(Some(name), "waiting for the lock failed", e);
+    let stmt = conn.prepared(c, LOCK_WAIT).await.map_err(fail)?;
+    let t: Option<Option<i64>> = c.exec_first(&stmt, (name, secs)).await.map_err(fail)?;
     Ok(token(t))
 }
 

@@ -72,6 +72,12 @@ pub(crate) fn parse_with_env(url: &str, env: impl Fn(&str) -> Option<String>) ->
     if opts.user().is_none() {
         builder = builder.user(env("USER").or(Some("root".to_owned())));
     }
+    // locksmith keeps its statements prepared for a connection's life: the driver's cache must
+    // not evict (and so close) them. A cache of 0 (off) closes nothing, and is kept.
+    let cache = opts.stmt_cache_size();
+    if cache > 0 && cache < crate::driver::MIN_STMT_CACHE {
+        builder = builder.stmt_cache_size(crate::driver::MIN_STMT_CACHE);
+    }
     // mysql_async would move a local connection to the server's Unix socket, where it does
     // not encrypt: a mode that requires TLS keeps TCP unless the URL chose otherwise.
     if tls.mode >= TlsMode::Require && !parsed.query_pairs().any(|(n, _)| n == "prefer_socket") {

@@ -32,7 +32,9 @@
 //! | `pool_idle` | `8` | idle connections kept for reuse |
 //!
 //! The database is required: the fencing counter lives there. Without a password in the URL,
-//! `MYSQL_PWD` is used; without a user, `USER`, then `root`.
+//! `MYSQL_PWD` is used; without a user, `USER`, then `root`. Each connection keeps
+//! locksmith's few statements prepared for its life, so mysql_async's `stmt_cache_size` is
+//! raised to at least 32 (a smaller cache would evict and close them; `0`, off, is kept).
 //!
 //! ## TLS
 //! The MySQL client's options (mode names in any case), over mysql_async's rustls support (no

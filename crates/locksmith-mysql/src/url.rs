@@ -101,6 +101,23 @@ mod tests {
     }
 
     #[test]
+    fn the_statement_cache_holds_every_kept_statement() {
+        let size = |url: &str| {
+            parse_with_env(url, no_env)
+                .unwrap()
+                .opts
+                .current()
+                .stmt_cache_size()
+        };
+        let min = crate::driver::MIN_STMT_CACHE;
+        assert!(size("mysql://u@h/db") >= min);
+        assert_eq!(size("mysql://u@h/db?stmt_cache_size=2"), min);
+        assert_eq!(size("mysql://u@h/db?stmt_cache_size=500"), 500);
+        // Off: the driver closes nothing, so held statements stay valid.
+        assert_eq!(size("mysql://u@h/db?stmt_cache_size=0"), 0);
+    }
+
+    #[test]
     fn splits_options_and_masks() {
         let p = parse_with_env(
             "mariadb://app:s3cret@db.example:3307/locks?health_check=500ms&prefer_socket=false",

@@ -270,3 +270,31 @@ async fn user_without_create_gets_the_sql_to_run() {
     assert!(g.fencing_token().get() >= 1);
     assert!(g.release().await.unwrap());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kept_statements_work_with_any_statement_cache_size() {
+    let db = mariadb();
+    // Off (nothing cached, nothing closed by the driver), tiny (raised so that nothing kept is
+    // evicted and closed) and the default: locksmith's prepared statements stay valid.
+    for extra in ["stmt_cache_size=0", "stmt_cache_size=1", "health_check=1s"] {
+        let (a, b) = (
+            locker(&with_params(&db.url, extra)),
+            locker(&with_params(&db.url, extra)),
+        );
+        let key = format!("stmt-cache-{extra}");
+        let mut last = None;
+        for _ in 0..3 {
+            let g = a.acquire(&key, &opts()).await.unwrap();
+            assert!(
+                b.try_acquire(&key, &opts()).await.unwrap().is_none(),
+                "{extra}"
+            );
+            assert!(b.holder(&key).await.unwrap().is_some(), "{extra}");
+            assert!(last < Some(g.fencing_token()), "{extra}");
+            last = Some(g.fencing_token());
+            assert!(g.release().await.unwrap(), "{extra}");
+            let g = b.acquire(&key, &opts()).await.unwrap();
+            assert!(g.release().await.unwrap(), "{extra}");
+        }
+    }
+}

@@ -224,8 +224,8 @@ impl Inner {
             (Some(bound), Some(w)) => {
                 let mut i = ACQUIRE_FAIR.key(&names.lock);
                 i.key(&names.fence)
-                    .key(&names.queue)
-                    .key(&names.waiters)
+                    .key(names.queue())
+                    .key(names.waiters())
                     .arg(&parts.head)
                     .arg(ttl_ms)
                     .arg(&parts.tail)
@@ -440,8 +440,8 @@ impl Drop for LeaveQueue {
             };
             let mut conn = live.conn.clone();
             let _: redis::RedisResult<i64> = LEAVE_QUEUE
-                .key(&names.queue)
-                .key(&names.waiters)
+                .key(names.queue())
+                .key(names.waiters())
                 .key(&names.lock)
                 .key(&names.fence)
                 .arg(&id)

@@ -25,9 +25,6 @@ pub(crate) struct Names {
     pub(crate) fence: String,
     /// The pub/sub channel a release is announced on.
     pub(crate) channel: String,
-    /// Fair mode: the waiter queue (sorted set) and the waiters' deadlines (hash).
-    pub(crate) queue: String,
-    pub(crate) waiters: String,
 }
 
 impl Names {
@@ -38,10 +35,18 @@ impl Names {
         Self {
             fence: derived_as(&lock, wrap, FENCE_SUFFIX),
             channel: derived_as(&lock, wrap, CHANNEL_SUFFIX),
-            queue: derived_as(&lock, wrap, QUEUE_SUFFIX),
-            waiters: derived_as(&lock, wrap, WAITERS_SUFFIX),
             lock,
         }
+    }
+
+    /// Fair mode: the waiter queue (sorted set). Made when asked: only fair mode needs it.
+    pub(crate) fn queue(&self) -> String {
+        derived_as(&self.lock, wraps_as_tag(&self.lock), QUEUE_SUFFIX)
+    }
+
+    /// Fair mode: the waiters' entries (hash).
+    pub(crate) fn waiters(&self) -> String {
+        derived_as(&self.lock, wraps_as_tag(&self.lock), WAITERS_SUFFIX)
     }
 }
 
@@ -82,10 +87,11 @@ pub(crate) fn whole_ms(d: std::time::Duration) -> u64 {
 pub(crate) fn secret() -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let n = rand::random::<u128>();
-    (0..32)
-        .rev()
-        .map(|i| char::from(HEX[((n >> (4 * i)) & 0xf) as usize]))
-        .collect()
+    let mut digits = [0u8; 32];
+    for (i, d) in digits.iter_mut().enumerate() {
+        *d = HEX[((n >> (4 * (31 - i))) & 0xf) as usize];
+    }
+    String::from_utf8(digits.to_vec()).expect("hex digits are ASCII")
 }
 
 /// What a holder writes: `ls1:<secret>:<token>:<since_unix_ms>:<owner>`. The acquire script

@@ -54,8 +54,8 @@ impl RedisLease {
 
         let mut invocation = if self.fair {
             let mut i = RELEASE_FAIR.key(&self.names.lock);
-            i.key(&self.names.queue)
-                .key(&self.names.waiters)
+            i.key(self.names.queue())
+                .key(self.names.waiters())
                 .key(&self.names.fence);
             i
         } else {

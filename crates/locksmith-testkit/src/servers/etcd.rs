@@ -312,8 +312,13 @@ pub fn shared_etcd_url() -> String {
 /// As [`shared_etcd_url`], with `members` members (on the first call; later calls share it).
 pub fn shared_etcd_cluster_url(members: usize) -> String {
     let mut slot = SHARED.lock().unwrap_or_else(|p| p.into_inner());
-    slot.get_or_insert_with(|| start_etcd_cluster(members))
-        .url()
+    slot.get_or_insert_with(|| {
+        // Also stopped at exit when nobody calls `stop_shared_etcd`: its data folder is on
+        // /dev/shm (memory), 120 MiB with etcd's preallocated WAL.
+        super::at_exit(stop_shared_etcd);
+        start_etcd_cluster(members)
+    })
+    .url()
 }
 
 /// Stops the shared node, if started, and removes its folder.

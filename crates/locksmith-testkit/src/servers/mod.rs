@@ -279,6 +279,30 @@ pub fn at_exit(f: fn()) {
     });
 }
 
+/// Removes `dir` when this process exits normally: for the folder of a server kept in a
+/// `OnceLock` for the whole process, which is never dropped (the server itself dies with the
+/// process, by its parent-death signal).
+pub fn remove_at_exit(dir: PathBuf) {
+    static DIRS: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+    fn remove_all() {
+        let dirs = std::mem::take(
+            &mut *DIRS
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        for dir in dirs {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+    let mut dirs = DIRS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if dirs.is_empty() {
+        at_exit(remove_all);
+    }
+    dirs.push(dir);
+}
+
 /// True when this process runs as root (servers that refuse root then run as another user).
 pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.

@@ -171,6 +171,10 @@ fn spawn_server(dir: &Path, port: u16) -> ServerProcess {
             "fsync=off",
             "-c",
             "max_connections=100",
+            // Dynamic shared memory in the data folder, not /dev/shm: a server killed with
+            // its test process would otherwise leave its segments in memory.
+            "-c",
+            "dynamic_shared_memory_type=mmap",
         ]);
     let log = dir.join("postgres.log");
     let mut proc = spawn_for_process("postgres", cmd, Some(log));

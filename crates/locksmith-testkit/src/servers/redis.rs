@@ -19,6 +19,13 @@ pub struct RedisServer {
 }
 
 impl RedisServer {
+    /// For a server kept in a static for the whole process (never dropped): its folder is
+    /// removed when the process exits.
+    fn kept_for_process(self) -> Self {
+        super::remove_at_exit(self.dir.path().to_path_buf());
+        self
+    }
+
     /// Starts a server on a free port.
     pub fn start() -> Self {
         Self::start_with(&[])
@@ -167,11 +174,15 @@ fn spawn_here(port: u16, dir: PathBuf, extra: &[String], plain_port: bool) -> Se
 /// The one Redis server of this test process, started on first use.
 pub fn shared() -> &'static RedisServer {
     static SERVER: OnceLock<RedisServer> = OnceLock::new();
-    SERVER.get_or_init(RedisServer::start)
+    SERVER.get_or_init(|| RedisServer::start().kept_for_process())
 }
 
 /// Five independent Redis servers of this test process (for Redlock), started on first use.
 pub fn shared_five() -> &'static [RedisServer] {
     static SERVERS: OnceLock<Vec<RedisServer>> = OnceLock::new();
-    SERVERS.get_or_init(|| (0..5).map(|_| RedisServer::start()).collect())
+    SERVERS.get_or_init(|| {
+        (0..5)
+            .map(|_| RedisServer::start().kept_for_process())
+            .collect()
+    })
 }

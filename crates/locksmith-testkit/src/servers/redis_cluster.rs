@@ -330,5 +330,15 @@ impl RedisCluster {
 /// The 3-master cluster of this test process, started on first use.
 pub fn shared() -> &'static RedisCluster {
     static CLUSTER: OnceLock<RedisCluster> = OnceLock::new();
-    CLUSTER.get_or_init(|| RedisCluster::start(3, &[]))
+    CLUSTER.get_or_init(|| {
+        let cluster = RedisCluster::start(3, &[]);
+        // Kept for the whole process, never dropped: the folders go when it exits.
+        for n in &cluster.nodes {
+            super::remove_at_exit(n.dir.path().to_path_buf());
+        }
+        if let Some(certs) = &cluster._certs {
+            super::remove_at_exit(certs.path().to_path_buf());
+        }
+        cluster
+    })
 }

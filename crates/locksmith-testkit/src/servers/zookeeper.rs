@@ -304,6 +304,8 @@ pub fn shared_zookeeper_url() -> String {
 pub fn shared_zookeeper_ensemble_url(members: usize) -> String {
     let mut slot = SHARED.lock().unwrap_or_else(|p| p.into_inner());
     let shared = slot.get_or_insert_with(|| {
+        // Also stopped at exit when nobody calls `stop_shared_zookeeper`.
+        super::at_exit(stop_shared_zookeeper);
         if members <= 1 {
             Shared::Standalone(start_zookeeper())
         } else {

@@ -135,7 +135,7 @@
 //! only if the key is free and the caller is the head (or nobody waits); otherwise it queues
 //! the caller (once) and records its grant request: its deadline (now + `waiter_timeout`,
 //! default 2 s), the attempt's number, its TTL and its value. **A release hands the lock over
-//! inside the server** (`hand_over` in `lua/fair.lua`): it sets the key to the head waiter's
+//! inside the server** (`lua/release_fair.lua`, calling `hand_over` in `lua/fair.lua`): it sets the key to the head waiter's
 //! value with that waiter's TTL and the next fencing token, takes it out of the queue and
 //! publishes `<waiter id> <token> <attempt number>` **on that waiter's inbox**, so one process
 //! hears it and that waiter holds the lock without another round trip: one script, one message

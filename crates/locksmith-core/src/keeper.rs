@@ -163,6 +163,7 @@ impl LeaseCell {
         self.keeper
             .set(Arc::downgrade(&keeper))
             .expect("a lease is kept once");
+        keeper.lease_started();
         let lease = Arc::clone(&self.lease);
         {
             let mut k = self.keep();
@@ -184,8 +185,11 @@ impl LeaseCell {
             k.stopped = true;
             (k.timer.take(), k.renewal.take(), k.session.take())
         };
-        if let (Some(timer), Some(keeper)) = (timer, self.keeper()) {
-            keeper.remove_timer(timer);
+        if let Some(keeper) = self.keeper() {
+            if let Some(timer) = timer {
+                keeper.remove_timer(timer);
+            }
+            keeper.lease_stopped();
         }
         if let Some(renewal) = renewal {
             renewal.abort();

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, Weak};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::runtime::{Handle, Id};
 use tokio::sync::Notify;
@@ -15,6 +15,15 @@ use crate::keeper::LeaseCell;
 
 /// Where a lease's timer sits in the queue: its instant, then the lease's unique number.
 pub(crate) type TimerKey = (Instant, u64);
+
+/// While leases are kept (and for [`LINGER`] after the last one ends) the task never sleeps
+/// longer than this. tokio's time driver wakes its parked thread whenever a timer is set
+/// earlier than every timer it already has; with none pending, each request's own timeout (a
+/// statement's bound, a health check, a client's response timeout) cost a thread wake-up, two
+/// per SQL acquire+release. With this timer pending, timeouts longer than it cost none.
+const ANCHOR: Duration = Duration::from_millis(500);
+/// How long the task keeps [`ANCHOR`] after the last lease ended.
+const LINGER: Duration = Duration::from_secs(10);
 
 /// The keeper of one runtime.
 #[derive(Debug, Default)]
@@ -32,6 +41,24 @@ struct State {
     sleeping_until: Option<Instant>,
     /// The task is between its last look at the queues and its wait: a change must wake it.
     idle: bool,
+    /// Leases started and not yet stopped.
+    live: usize,
+    /// When the last lease stopped.
+    last_stop: Option<Instant>,
+}
+
+impl State {
+    /// When the idle task wakes by itself: at its next timer, and while leases are about at
+    /// most [`ANCHOR`] from now.
+    fn wake_at(&self, now: Instant) -> Option<Instant> {
+        let next = self.timers.first_key_value().map(|(k, _)| k.0);
+        let anchored = self.live > 0 || self.last_stop.is_some_and(|t| now - t < LINGER);
+        match (next, anchored) {
+            (next, false) => next,
+            (Some(at), true) => Some(at.min(now + ANCHOR)),
+            (None, true) => Some(now + ANCHOR),
+        }
+    }
 }
 
 impl KeeperService {
@@ -106,6 +133,25 @@ impl KeeperService {
         }
     }
 
+    /// Counts a lease the task keeps from now on; wakes a task that waits without a timer,
+    /// so that it sets its [`ANCHOR`].
+    pub(crate) fn lease_started(&self) {
+        let mut st = self.state();
+        st.live += 1;
+        if st.idle && st.sleeping_until.is_none() {
+            st.idle = false;
+            drop(st);
+            self.wake.notify_one();
+        }
+    }
+
+    /// Counts a lease that stopped (released or lost).
+    pub(crate) fn lease_stopped(&self) {
+        let mut st = self.state();
+        st.live = st.live.saturating_sub(1);
+        st.last_stop = Some(Instant::now());
+    }
+
     /// Takes a stopped lease's timer off the queue.
     pub(crate) fn remove_timer(&self, at: TimerKey) {
         let removed = self.state().timers.remove(&at);
@@ -140,7 +186,7 @@ async fn run(svc: Arc<KeeperService>) {
                 due.push((key, entry.remove()));
             }
             let ready = std::mem::take(&mut st.ready);
-            let next = st.timers.first_key_value().map(|(k, _)| k.0);
+            let next = st.wake_at(now);
             let idle = ready.is_empty() && due.is_empty();
             st.idle = idle;
             st.sleeping_until = if idle { next } else { None };

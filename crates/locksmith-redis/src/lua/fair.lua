@@ -57,3 +57,18 @@ local function hand_over(lock, fence, queue, waiters, now, channel)
   tell(head, channel, head .. ' ' .. string.format('%d', token) .. ' ' .. seq)
   return true
 end
+
+-- Releases `lock` if its value starts with `prefix` (the releasing holder's) and serves the
+-- queue: hands the lock to the live head waiter, or else wakes every waiter on `channel`.
+-- Returns 1 when released, 0 when the key was not (or no longer) that holder's.
+local function release_as(lock, fence, queue, waiters, prefix, channel)
+  local value = redis.call('GET', lock)
+  if value and string.sub(value, 1, string.len(prefix)) == prefix then
+    redis.call('DEL', lock)
+    if not hand_over(lock, fence, queue, waiters, now_ms(), channel) then
+      redis.call('PUBLISH', channel, '')
+    end
+    return 1
+  end
+  return 0
+end

@@ -11,12 +11,4 @@ if redis.call('ZREM', KEYS[1], ARGV[1]) == 1 then
   end
   return 0
 end
-local value = redis.call('GET', KEYS[3])
-if value and string.sub(value, 1, string.len(ARGV[3])) == ARGV[3] then
-  redis.call('DEL', KEYS[3])
-  if not hand_over(KEYS[3], KEYS[4], KEYS[1], KEYS[2], now_ms(), ARGV[2]) then
-    redis.call('PUBLISH', ARGV[2], '')
-  end
-  return 1
-end
-return 0
+return release_as(KEYS[3], KEYS[4], KEYS[1], KEYS[2], ARGV[3], ARGV[2])

@@ -193,8 +193,9 @@ pub struct TortureArgs {
 
     /// Start the backend's servers for the run (instead of --url) so that it can restart them
     /// over their data: redis (a private redis-server with an fsynced append-only file),
-    /// redis-fair (the same, locked with `?fair=true`), redlock (five of them, a proxy each; restart and the network faults hit a minority,
-    /// then a majority), postgres, mysql (MariaDB), etcd (one member), zookeeper
+    /// redis-fair (the same, locked with `?fair=true`), redlock (five of them, a proxy each;
+    /// restart and the network faults hit a minority, then a majority), postgres, mysql
+    /// (MariaDB), etcd (one member), zookeeper
     #[arg(long, value_name = "KIND")]
     pub servers: Option<String>,
 

@@ -48,16 +48,21 @@ struct State {
 }
 
 impl State {
-    /// When the idle task wakes by itself: at its next timer, and while leases are about at
-    /// most [`ANCHOR`] from now.
+    /// When the idle task wakes by itself: at its next timer, and no later than [`ANCHOR`] from
+    /// now while leases are kept (or one stopped less than [`LINGER`] ago).
     fn wake_at(&self, now: Instant) -> Option<Instant> {
         let next = self.timers.first_key_value().map(|(k, _)| k.0);
         let anchored = self.live > 0 || self.last_stop.is_some_and(|t| now - t < LINGER);
-        match (next, anchored) {
-            (next, false) => next,
-            (Some(at), true) => Some(at.min(now + ANCHOR)),
-            (None, true) => Some(now + ANCHOR),
-        }
+        anchored_wake(next, anchored, now)
+    }
+}
+
+/// The next timer, or no later than [`ANCHOR`] from `now` when `anchored`.
+fn anchored_wake(next: Option<Instant>, anchored: bool, now: Instant) -> Option<Instant> {
+    match (next, anchored) {
+        (next, false) => next,
+        (Some(at), true) => Some(at.min(now + ANCHOR)),
+        (None, true) => Some(now + ANCHOR),
     }
 }
 
@@ -133,12 +138,13 @@ impl KeeperService {
         }
     }
 
-    /// Counts a lease the task keeps from now on; wakes a task that waits without a timer,
-    /// so that it sets its [`ANCHOR`].
+    /// Counts a lease the task keeps from now on; wakes a task that waits without a timer or
+    /// with one later than [`ANCHOR`] from now, so that it sets its anchor.
     pub(crate) fn lease_started(&self) {
         let mut st = self.state();
         st.live += 1;
-        if st.idle && st.sleeping_until.is_none() {
+        let later = Instant::now() + ANCHOR;
+        if st.idle && st.sleeping_until.is_none_or(|until| until > later) {
             st.idle = false;
             drop(st);
             self.wake.notify_one();
@@ -209,5 +215,33 @@ async fn run(svc: Arc<KeeperService>) {
                 None => svc.wake.notified().await,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_task_wakes_within_the_anchor_only_while_leases_are_kept_or_just_ended() {
+        let now = Instant::now();
+        let (soon, late) = (now + ANCHOR / 2, now + Duration::from_secs(60));
+        // Anchored: the earlier of the next timer and the anchor.
+        assert_eq!(anchored_wake(None, true, now), Some(now + ANCHOR));
+        assert_eq!(anchored_wake(Some(soon), true, now), Some(soon));
+        assert_eq!(anchored_wake(Some(late), true, now), Some(now + ANCHOR));
+        // Not anchored: the next timer only.
+        assert_eq!(anchored_wake(None, false, now), None);
+        assert_eq!(anchored_wake(Some(late), false, now), Some(late));
+        // Anchored while a lease is kept, and for LINGER after the last one stopped.
+        let mut st = State::default();
+        assert_eq!(st.wake_at(now), None);
+        st.live = 1;
+        assert_eq!(st.wake_at(now), Some(now + ANCHOR));
+        st.live = 0;
+        st.last_stop = Some(now);
+        let t = now + LINGER / 2;
+        assert_eq!(st.wake_at(t), Some(t + ANCHOR));
+        assert_eq!(st.wake_at(now + LINGER), None);
     }
 }

@@ -51,8 +51,8 @@ pub struct MyConn {
     hangup: Option<HangUp>,
     /// The owner label this connection recorded on MariaDB (`None`: none yet).
     owner: std::sync::Mutex<Option<String>>,
-    /// locksmith's statements prepared on this connection, by the address of their text.
-    prepared: std::sync::Mutex<Vec<(usize, mysql_async::Statement)>>,
+    /// locksmith's statements prepared on this connection, by their text.
+    prepared: std::sync::Mutex<Vec<(&'static str, mysql_async::Statement)>>,
 }
 
 /// The driver's statement cache must hold every statement locksmith keeps prepared (see
@@ -75,21 +75,20 @@ impl MyConn {
         c: &mut mysql_async::Conn,
         sql: &'static str,
     ) -> std::result::Result<mysql_async::Statement, mysql_async::Error> {
-        let at = sql.as_ptr() as usize;
         let known = self
             .held()
             .iter()
-            .find(|(a, _)| *a == at)
+            .find(|(text, _)| *text == sql)
             .map(|(_, s)| s.clone());
         if let Some(stmt) = known {
             return Ok(stmt);
         }
         let stmt = c.prep(sql).await?;
-        self.held().push((at, stmt.clone()));
+        self.held().push((sql, stmt.clone()));
         Ok(stmt)
     }
 
-    fn held(&self) -> MutexGuard<'_, Vec<(usize, mysql_async::Statement)>> {
+    fn held(&self) -> MutexGuard<'_, Vec<(&'static str, mysql_async::Statement)>> {
         self.prepared.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }

@@ -106,8 +106,8 @@ async fn side_by_side<'a>(title: &str, names: &[&str], cycle: &impl Fn(usize) ->
 }
 
 /// The server's own time per cycle of each workload (`INFO commandstats`, summed over every
-/// command and script): the part of a gap that is work done inside Redis, which unlike wall
-/// time does not move with the machine's load.
+/// command and script): the part of a gap that is work done inside Redis. Less sensitive to
+/// the machine's load than wall time, not immune to it (a busy host's steal time counts).
 async fn server_time<'a>(
     title: &str,
     names: &[&str],

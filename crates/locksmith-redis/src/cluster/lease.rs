@@ -101,7 +101,7 @@ impl Lease for ClusterLease {
         let mut conn = self.cluster.conn().await?;
         let mut ask = conn.clone();
         let mut ask_again = conn.clone();
-        let ttl_ms = ttl.as_millis().max(1).to_string();
+        let ttl_ms = crate::layout::whole_ms(ttl).to_string();
         // Both go to the slot's master at once: one round trip. A restarted master may refuse
         // scripts for a while (CLUSTERDOWN, retried by the client), so its identity decides
         // without waiting for the script.

@@ -11,7 +11,7 @@ use locksmith_core::{
 };
 
 use crate::conn::Node;
-use crate::layout::{Names, ValueParts, holder_from_value, secret};
+use crate::layout::{Acquired, Names, ValueParts, holder_from_value, secret};
 use crate::lease::RedisLease;
 use crate::renew_batch::Renewer;
 use crate::scripts::{ACQUIRE, ACQUIRE_FAIR, LEAVE_QUEUE};
@@ -244,18 +244,19 @@ impl Inner {
                 i
             }
         };
-        let reply: redis::RedisResult<(i64, i64)> = invocation.invoke_async(&mut conn).await;
-        let (granted, n) = reply.map_err(|e| self.node.failed(&live, Some(&names.lock), e))?;
+        let reply: redis::RedisResult<i64> = invocation.invoke_async(&mut conn).await;
+        let n = reply.map_err(|e| self.node.failed(&live, Some(&names.lock), e))?;
         undo.prefix = None;
-        if granted != 1 {
-            return Ok(Attempt::Busy(n));
-        }
+        let token = match Acquired::from_reply(n) {
+            Acquired::Granted(token) => token,
+            Acquired::Busy(pttl) => return Ok(Attempt::Busy(pttl)),
+        };
         let ttl = Duration::from_millis(ttl_ms);
         Ok(Attempt::Granted(self.grant(
             names,
             parts,
             live.run_id,
-            n as u64,
+            token,
             sent_at,
             ttl,
         )))

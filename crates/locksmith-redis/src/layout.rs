@@ -83,6 +83,25 @@ pub(crate) fn whole_ms(d: std::time::Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
 }
 
+/// What an acquire script answered, decoded from its one integer reply (one integer costs the
+/// server less than a table): the token when granted (always at least 1), else `-2 - PTTL`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Acquired {
+    /// Granted under this fencing token.
+    Granted(u64),
+    /// Held by another: the key's PTTL in ms (-1: no expiry, -2: free by the time it looked).
+    Busy(i64),
+}
+
+impl Acquired {
+    pub(crate) fn from_reply(n: i64) -> Self {
+        match u64::try_from(n) {
+            Ok(token) if token >= 1 => Self::Granted(token),
+            _ => Self::Busy(-2 - n),
+        }
+    }
+}
+
 /// A random secret of 128 bits, as 32 hex digits.
 pub(crate) fn secret() -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -193,6 +212,19 @@ mod tests {
         let n = Names::new("app:", &LockKey::new("k").unwrap());
         assert_eq!(n.lock, "app:k");
         assert_eq!(n.channel, "{app:k}:locksmith:released");
+    }
+
+    #[test]
+    fn acquire_replies_decode() {
+        assert_eq!(Acquired::from_reply(1), Acquired::Granted(1));
+        assert_eq!(
+            Acquired::from_reply(1_764_000_000_000_000),
+            Acquired::Granted(1_764_000_000_000_000)
+        );
+        assert_eq!(Acquired::from_reply(0), Acquired::Busy(-2));
+        assert_eq!(Acquired::from_reply(-1), Acquired::Busy(-1));
+        assert_eq!(Acquired::from_reply(-2), Acquired::Busy(0));
+        assert_eq!(Acquired::from_reply(-30_002), Acquired::Busy(30_000));
     }
 
     #[test]

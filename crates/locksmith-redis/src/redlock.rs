@@ -13,7 +13,7 @@ use locksmith_core::{
 
 use crate::conn::Node;
 use crate::fanout::{Answers, answered, count, errors, fan_out};
-use crate::layout::{Names, ValueParts, holder_from_value, owner_prefix_of};
+use crate::layout::{Acquired, Names, ValueParts, holder_from_value, owner_prefix_of};
 use crate::renew_batch::{RenewRequest, Renewer};
 use crate::scripts::{ACQUIRE, FENCE_WRITEBACK, RELEASE};
 use crate::url::UrlOptions;
@@ -44,11 +44,6 @@ struct Inner {
     shared: Arc<Shared>,
     wakers: Vec<Waker>,
     queue: KeyedQueue<()>,
-}
-
-enum NodeGrant {
-    Granted(u64),
-    Busy(i64),
 }
 
 enum Attempt {
@@ -107,13 +102,13 @@ impl Shared {
         names: &Arc<Names>,
         parts: &Arc<ValueParts>,
         ttl_ms: u64,
-    ) -> impl Future<Output = Result<(NodeGrant, Arc<str>)>> + Send + 'static {
+    ) -> impl Future<Output = Result<(Acquired, Arc<str>)>> + Send + 'static {
         let (this, names, parts) = (Arc::clone(self), Arc::clone(names), Arc::clone(parts));
         async move {
             let node = &this.nodes[i];
             let live = node.live().await?;
             let mut conn = live.conn.clone();
-            let (granted, n): (i64, i64) = ACQUIRE
+            let n: i64 = ACQUIRE
                 .key(&names.lock)
                 .key(&names.fence)
                 .arg(&parts.head)
@@ -122,12 +117,7 @@ impl Shared {
                 .invoke_async(&mut conn)
                 .await
                 .map_err(|e| node.failed(&live, Some(&names.lock), e))?;
-            let out = if granted == 1 {
-                NodeGrant::Granted(n as u64)
-            } else {
-                NodeGrant::Busy(n)
-            };
-            Ok((out, live.run_id))
+            Ok((Acquired::from_reply(n), live.run_id))
         }
     }
 
@@ -231,13 +221,13 @@ impl Shared {
             // possible; unreachable nodes are waited for (bounded), so that the error can say
             // how many answered.
             |a| {
-                let granted = count(a, |(g, _)| matches!(g, NodeGrant::Granted(_)));
-                let busy = count(a, |(g, _)| matches!(g, NodeGrant::Busy(_)));
+                let granted = count(a, |(g, _)| matches!(g, Acquired::Granted(_)));
+                let busy = count(a, |(g, _)| matches!(g, Acquired::Busy(_)));
                 granted >= quorum || busy > n - quorum
             },
         )
         .await;
-        let granted = count(&answers, |(g, _)| matches!(g, NodeGrant::Granted(_)));
+        let granted = count(&answers, |(g, _)| matches!(g, Acquired::Granted(_)));
         if granted < quorum {
             // Undo wherever it was granted (or may still land): `undo` stays armed.
             if granted == 0 && answered(&answers) == n {
@@ -249,7 +239,7 @@ impl Shared {
             let pttl = answers
                 .iter()
                 .filter_map(|a| match a {
-                    Some(Ok((NodeGrant::Busy(p), _))) if *p >= 0 => Some(*p),
+                    Some(Ok((Acquired::Busy(p), _))) if *p >= 0 => Some(*p),
                     _ => None,
                 })
                 .min()
@@ -262,7 +252,7 @@ impl Shared {
         let token = answers
             .iter()
             .filter_map(|a| match a {
-                Some(Ok((NodeGrant::Granted(t), _))) => Some(*t),
+                Some(Ok((Acquired::Granted(t), _))) => Some(*t),
                 _ => None,
             })
             .max()
@@ -281,7 +271,7 @@ impl Shared {
         // token is written back to the other nodes until a majority has it.
         let at_token = count(
             &answers,
-            |(g, _)| matches!(g, NodeGrant::Granted(t) if *t == token),
+            |(g, _)| matches!(g, Acquired::Granted(t) if *t == token),
         );
         let written_ok = if at_token >= quorum {
             true
@@ -289,7 +279,7 @@ impl Shared {
             let token_arg: Arc<str> = Arc::from(token.to_string());
             let already: Vec<bool> = answers
                 .iter()
-                .map(|a| matches!(a, Some(Ok((NodeGrant::Granted(t), _))) if *t == token))
+                .map(|a| matches!(a, Some(Ok((Acquired::Granted(t), _))) if *t == token))
                 .collect();
             let written = fan_out(
                 n,

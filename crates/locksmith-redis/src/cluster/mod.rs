@@ -16,7 +16,7 @@ use locksmith_core::{
 use redis::AsyncCommands;
 
 use crate::conn::Node;
-use crate::layout::{Names, ValueParts, hash_tag, holder_from_value};
+use crate::layout::{Acquired, Names, ValueParts, hash_tag, holder_from_value};
 use crate::wait::Attempt;
 use crate::waker::Waker;
 use conn::Cluster;
@@ -112,14 +112,15 @@ impl Inner {
         let keys = [names.lock.as_str(), names.fence.as_str()];
         let args = [parts.head.as_str(), ttl_arg.as_str(), parts.tail.as_str()];
         let sent_at = Instant::now();
-        let reply = lua::Lua::Acquire
-            .run::<(i64, i64)>(&mut conn, &keys, &args)
-            .await;
-        let (granted, n) = reply.map_err(|e| self.cluster.error(Some(&names.lock), e))?;
-        if granted != 1 {
-            undo.prefix = None;
-            return Ok(Attempt::Busy(n));
-        }
+        let reply = lua::Lua::Acquire.run::<i64>(&mut conn, &keys, &args).await;
+        let n = reply.map_err(|e| self.cluster.error(Some(&names.lock), e))?;
+        let token = match Acquired::from_reply(n) {
+            Acquired::Granted(token) => token,
+            Acquired::Busy(pttl) => {
+                undo.prefix = None;
+                return Ok(Attempt::Busy(pttl));
+            }
+        };
         let owner_prefix = undo.prefix.take().expect("armed");
         let master = Arc::new(Mutex::new(None));
         {
@@ -142,7 +143,7 @@ impl Inner {
         };
         Ok(Attempt::Granted(Grant {
             lease: Box::new(lease),
-            token: FencingToken(n as u64),
+            token: FencingToken(token),
             expiry: Expiry::Ttl {
                 sent_at,
                 ttl: Duration::from_millis(ttl_ms),

@@ -5,7 +5,8 @@
 -- ARGV[2] TTL ms; ARGV[3] value tail ("<since_ms>:<owner>"); ARGV[4] waiter id (random per
 -- acquire call); ARGV[5] waiter liveness bound ms; ARGV[6] '1' to join the queue when not
 -- granted, '0' for a single try; ARGV[7] this attempt's number (joining waiters).
--- Returns {1, token} when granted, {0, pttl} when not (pttl -1: free or no expiry).
+-- Returns one integer: the token (>= 1) when granted, else -2 - PTTL (<= 0; PTTL -1: no
+-- expiry, -2: free). See Acquired in layout.rs.
 local now = now_ms()
 local value = redis.call('GET', KEYS[1])
 if value and ARGV[6] == '1' then
@@ -14,7 +15,7 @@ if value and ARGV[6] == '1' then
     -- A release handed the lock to this waiter while this attempt was on its way (or its
     -- inbox message was lost): it is granted, its TTL counted from this attempt.
     redis.call('PEXPIRE', KEYS[1], ARGV[2])
-    return {1, tonumber(string.match(value, '^[^:]*:[^:]*:(%d+):'))}
+    return tonumber(string.match(value, '^[^:]*:[^:]*:(%d+):'))
   end
 end
 
@@ -27,7 +28,7 @@ if not value then
     end
     local token = next_token(KEYS[2])
     redis.call('SET', KEYS[1], lock_value(ARGV[1], token, ARGV[3]), 'PX', ARGV[2])
-    return {1, token}
+    return token
   end
   -- Free, yet others wait first (a holder whose lease ran out sends no release): serve the head.
   hand_over(KEYS[1], KEYS[2], KEYS[3], KEYS[4], now, nil)
@@ -45,4 +46,4 @@ if ARGV[6] == '1' then
   redis.call('PEXPIRE', KEYS[3], bound * 2)
   redis.call('PEXPIRE', KEYS[4], bound * 2)
 end
-return {0, redis.call('PTTL', KEYS[1])}
+return -2 - redis.call('PTTL', KEYS[1])

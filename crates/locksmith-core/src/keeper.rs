@@ -23,7 +23,7 @@ type SessionWatch = Pin<Box<dyn Future<Output = LossReason> + Send>>;
 #[derive(Debug)]
 pub(crate) struct LeaseCell {
     pub(crate) lease: Arc<dyn Lease>,
-    lost: watch::Sender<Option<LossReason>>,
+    lost: Mutex<Lost>,
     /// The local deadline; `None` for session-bound locks.
     deadline: Mutex<Option<Instant>>,
     pub(crate) ttl: Duration,
@@ -32,6 +32,15 @@ pub(crate) struct LeaseCell {
     id: u64,
     keeper: OnceLock<Weak<KeeperService>>,
     keep: Mutex<Keep>,
+}
+
+/// Why the lease was lost (first loss wins), and the channel that tells [`LeaseCell::subscribe`]
+/// receivers, made by the first of them: most guards are released without anyone watching,
+/// and a channel costs an allocation and a wake-up of every waiter list on each send and drop.
+#[derive(Debug, Default)]
+struct Lost {
+    reason: Option<LossReason>,
+    tx: Option<watch::Sender<Option<LossReason>>>,
 }
 
 /// What the keeper tracks for one lease.
@@ -74,7 +83,7 @@ impl LeaseCell {
         };
         Arc::new(Self {
             lease,
-            lost: watch::channel(None).0,
+            lost: Mutex::default(),
             deadline: Mutex::new(deadline),
             ttl,
             drift,
@@ -123,18 +132,22 @@ impl LeaseCell {
 
     /// First loss wins; later ones are ignored.
     pub(crate) fn mark_lost(&self, reason: LossReason) {
-        self.lost.send_if_modified(|slot| {
-            if slot.is_none() {
-                *slot = Some(reason);
-                true
-            } else {
-                false
-            }
-        });
+        let mut lost = self.lost();
+        if lost.reason.is_some() {
+            return;
+        }
+        if let Some(tx) = &lost.tx {
+            tx.send_replace(Some(reason.clone()));
+        }
+        lost.reason = Some(reason);
+    }
+
+    fn lost(&self) -> MutexGuard<'_, Lost> {
+        self.lost.lock().expect("lost lock")
     }
 
     pub(crate) fn lost_reason(&self) -> Option<LossReason> {
-        self.lost.borrow().clone()
+        self.lost().reason.clone()
     }
 
     /// Until when the lock is provably held: the TTL lease's deadline, or the bound a
@@ -148,7 +161,11 @@ impl LeaseCell {
     }
 
     pub(crate) fn subscribe(&self) -> watch::Receiver<Option<LossReason>> {
-        self.lost.subscribe()
+        let mut lost = self.lost();
+        let reason = lost.reason.clone();
+        lost.tx
+            .get_or_insert_with(|| watch::channel(reason).0)
+            .subscribe()
     }
 
     /// Starts keeping this lease on the current runtime's keeper: renewal (when `renew` and

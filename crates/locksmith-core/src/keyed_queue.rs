@@ -8,7 +8,11 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
 
-type Map<T> = Arc<Mutex<HashMap<String, Arc<AsyncMutex<T>>>>>;
+/// Keys are shared with the entries that refer to them (one allocation per active key), and
+/// hashed with foldhash: this map is touched twice by every acquire, and SipHash of the key
+/// was most of that cost. foldhash is seeded per process, so keys still cannot be chosen to
+/// collide.
+type Map<T> = Arc<Mutex<HashMap<Arc<str>, Arc<AsyncMutex<T>>, foldhash::fast::RandomState>>>;
 
 /// Per-key FIFO turns, each carrying backend state `T` that outlives a cancelled waiter (for
 /// example a server-side wait still in flight, for the next waiter to pick up).
@@ -37,7 +41,7 @@ pub struct QueueTurn<T> {
 #[derive(Debug)]
 struct Entry<T> {
     map: Map<T>,
-    key: String,
+    key: Arc<str>,
     cell: Option<Arc<AsyncMutex<T>>>,
 }
 
@@ -46,10 +50,10 @@ impl<T> Drop for Entry<T> {
         let mut map = self.map.lock().expect("keyed queue");
         drop(self.cell.take());
         if map
-            .get(&self.key)
+            .get(&*self.key)
             .is_some_and(|c| Arc::strong_count(c) == 1)
         {
-            map.remove(&self.key);
+            map.remove(&*self.key);
         }
     }
 }
@@ -62,10 +66,17 @@ impl<T: Default> KeyedQueue<T> {
 
     fn entry(&self, key: &str) -> Entry<T> {
         let mut map = self.map.lock().expect("keyed queue");
-        let cell = Arc::clone(map.entry(key.to_owned()).or_default());
+        let (key, cell) = match map.get_key_value(key) {
+            Some((k, cell)) => (Arc::clone(k), Arc::clone(cell)),
+            None => {
+                let (k, cell) = (Arc::<str>::from(key), Arc::default());
+                map.insert(Arc::clone(&k), Arc::clone(&cell));
+                (k, cell)
+            }
+        };
         Entry {
             map: Arc::clone(&self.map),
-            key: key.to_owned(),
+            key,
             cell: Some(cell),
         }
     }

@@ -103,7 +103,7 @@ impl RedisBackend {
     /// holder (inside the server, and told through its inbox: see `waker`), or by its own retry.
     async fn acquire_fair(
         &self,
-        names: &Names,
+        names: &Arc<Names>,
         req: &AcquireRequest,
         deadline: Option<Instant>,
     ) -> Result<Option<Grant>> {
@@ -115,7 +115,7 @@ impl RedisBackend {
         // ends without a grant.
         let mut leave = LeaveQueue {
             inner: Arc::clone(inner),
-            names: names.clone(),
+            names: Arc::clone(names),
             id: id.clone(),
             owner_prefix: parts.owner_prefix(),
         };
@@ -194,7 +194,7 @@ const SENT_KEPT: usize = 8;
 impl Inner {
     async fn attempt_now(
         &self,
-        names: &Names,
+        names: &Arc<Names>,
         req: &AcquireRequest,
         waiter: Option<&Waiter<'_>>,
     ) -> Result<Attempt> {
@@ -220,31 +220,22 @@ impl Inner {
             fair: self.fair.is_some(),
         };
         let sent_at = Instant::now();
-        let invocation = match (self.fair, waiter) {
+        let reply: redis::RedisResult<i64> = match (self.fair, waiter) {
             (Some(bound), Some(w)) => {
-                let mut i = ACQUIRE_FAIR.key(&names.lock);
-                i.key(&names.fence)
-                    .key(names.queue())
-                    .key(names.waiters())
-                    .arg(&parts.head)
-                    .arg(ttl_ms)
-                    .arg(&parts.tail)
-                    .arg(w.id)
-                    .arg(crate::layout::whole_ms(bound))
-                    .arg(if w.join { "1" } else { "0" })
-                    .arg(w.seq);
-                i
+                let keys = (&names.lock, &names.fence, names.queue(), names.waiters());
+                let args = (parts.head(), ttl_ms, &parts.tail, w.id);
+                let more = (
+                    crate::layout::whole_ms(bound),
+                    if w.join { "1" } else { "0" },
+                    w.seq,
+                );
+                ACQUIRE_FAIR.run(&mut conn, 4, (keys, args, more)).await
             }
             _ => {
-                let mut i = ACQUIRE.key(&names.lock);
-                i.key(&names.fence)
-                    .arg(&parts.head)
-                    .arg(ttl_ms)
-                    .arg(&parts.tail);
-                i
+                let keys_and_args = (&names.lock, &names.fence, parts.head(), ttl_ms, &parts.tail);
+                ACQUIRE.run(&mut conn, 2, keys_and_args).await
             }
         };
-        let reply: redis::RedisResult<i64> = invocation.invoke_async(&mut conn).await;
         let n = reply.map_err(|e| self.node.failed(&live, Some(&names.lock), e))?;
         undo.prefix = None;
         let token = match Acquired::from_reply(n) {
@@ -265,7 +256,7 @@ impl Inner {
     /// The grant of `token` to the holder of `parts`, its TTL counted from `sent_at`.
     fn grant(
         &self,
-        names: &Names,
+        names: &Arc<Names>,
         parts: &ValueParts,
         run_id: Arc<str>,
         token: u64,
@@ -274,7 +265,7 @@ impl Inner {
     ) -> Grant {
         let lease = RedisLease {
             node: Arc::clone(&self.node),
-            names: names.clone(),
+            names: Arc::clone(names),
             owner_prefix: parts.owner_prefix(),
             run_id,
             fair: self.fair.is_some(),
@@ -290,7 +281,7 @@ impl Inner {
     /// One attempt that stays correct when the caller drops it (see `Undo`).
     async fn attempt(
         self: &Arc<Self>,
-        names: &Names,
+        names: &Arc<Names>,
         req: &AcquireRequest,
         waiter: Option<&Waiter<'_>>,
     ) -> Result<Attempt> {
@@ -303,8 +294,8 @@ impl Inner {
 struct Undo<'a> {
     node: &'a Arc<Node>,
     renewer: &'a Arc<Renewer>,
-    names: &'a Names,
-    prefix: Option<String>,
+    names: &'a Arc<Names>,
+    prefix: Option<Arc<str>>,
     fair: bool,
 }
 
@@ -318,7 +309,7 @@ impl Drop for Undo<'_> {
         };
         let lease = RedisLease {
             node: Arc::clone(self.node),
-            names: self.names.clone(),
+            names: Arc::clone(self.names),
             owner_prefix: prefix,
             run_id: Arc::from(""),
             fair: self.fair,
@@ -345,7 +336,7 @@ impl Backend for RedisBackend {
     }
 
     async fn try_acquire(&self, key: &LockKey, req: &AcquireRequest) -> Result<Option<Grant>> {
-        let names = Names::new(&self.inner.prefix, key);
+        let names = Arc::new(Names::new(&self.inner.prefix, key));
         // In fair mode a try also respects the queue: it is granted only if nobody waits.
         let id = self.inner.fair.map(|_| secret());
         let waiter = id.as_deref().map(|id| Waiter {
@@ -366,7 +357,7 @@ impl Backend for RedisBackend {
         req: &AcquireRequest,
         deadline: Option<Instant>,
     ) -> Result<Option<Grant>> {
-        let names = Names::new(&self.inner.prefix, key);
+        let names = Arc::new(Names::new(&self.inner.prefix, key));
         let _turn = self.inner.queue.turn(&names.lock).await;
         // The waiting paths are boxed: their state would otherwise make every acquire future
         // (allocated per call) as large as themselves, the uncontended one included.
@@ -416,9 +407,9 @@ impl Backend for RedisBackend {
 /// its `id` is cleared, and this does nothing).
 struct LeaveQueue {
     inner: Arc<Inner>,
-    names: Names,
+    names: Arc<Names>,
     id: String,
-    owner_prefix: String,
+    owner_prefix: Arc<str>,
 }
 
 impl Drop for LeaveQueue {
@@ -431,25 +422,18 @@ impl Drop for LeaveQueue {
         };
         let (inner, names, id, owner_prefix) = (
             Arc::clone(&self.inner),
-            self.names.clone(),
+            Arc::clone(&self.names),
             std::mem::take(&mut self.id),
-            std::mem::take(&mut self.owner_prefix),
+            Arc::clone(&self.owner_prefix),
         );
         rt.spawn(async move {
             let Ok(live) = inner.node.live().await else {
                 return;
             };
             let mut conn = live.conn.clone();
-            let _: redis::RedisResult<i64> = LEAVE_QUEUE
-                .key(names.queue())
-                .key(names.waiters())
-                .key(&names.lock)
-                .key(&names.fence)
-                .arg(&id)
-                .arg(&names.channel)
-                .arg(&owner_prefix)
-                .invoke_async(&mut conn)
-                .await;
+            let keys = (names.queue(), names.waiters(), &names.lock, &names.fence);
+            let args = (&id, &names.channel, &*owner_prefix);
+            let _: redis::RedisResult<i64> = LEAVE_QUEUE.run(&mut conn, 4, (keys, args)).await;
         });
     }
 }

@@ -1,6 +1,7 @@
 //! Names on the server: the lock key, its fence counter and its release channel, and the value
 //! a holder stores in the lock key. Documented in the crate docs ("On-server layout").
 
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use locksmith_core::{FencingToken, HolderInfo, LockKey};
@@ -114,10 +115,12 @@ pub(crate) fn secret() -> String {
 }
 
 /// What a holder writes: `ls1:<secret>:<token>:<since_unix_ms>:<owner>`. The acquire script
-/// puts the token in; the client gets `head` and `tail`.
+/// puts the token in; the client has the rest as the owner prefix and the tail.
 #[derive(Clone, Debug)]
 pub(crate) struct ValueParts {
-    pub(crate) head: String,
+    /// `ls1:<secret>:`, shared by the attempt, its undo and the lease (one allocation).
+    prefix: Arc<str>,
+    /// `<since_unix_ms>:<owner>`.
     pub(crate) tail: String,
 }
 
@@ -125,24 +128,30 @@ impl ValueParts {
     pub(crate) fn new(owner: &str) -> Self {
         let since = SystemTime::now()
             .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis())
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
             .unwrap_or_default();
         Self {
-            head: [VALUE_TAG, ":", &secret()].concat(),
+            prefix: Arc::from([VALUE_TAG, ":", &secret(), ":"].concat()),
             tail: [&since.to_string(), ":", owner].concat(),
         }
+    }
+
+    /// What the scripts take as the value's head: `ls1:<secret>` (the prefix without its
+    /// last `:`).
+    pub(crate) fn head(&self) -> &str {
+        &self.prefix[..self.prefix.len() - 1]
     }
 
     /// The full value once the token is known.
     #[cfg(test)]
     pub(crate) fn with_token(&self, token: u64) -> String {
-        format!("{}:{token}:{}", self.head, self.tail)
+        format!("{}{token}:{}", self.prefix, self.tail)
     }
 
     /// What release and renew compare: `ls1:<secret>:`, the start of every value this grant
     /// wrote (on Redlock, each node's value carries that node's token after it).
-    pub(crate) fn owner_prefix(&self) -> String {
-        [&self.head, ":"].concat()
+    pub(crate) fn owner_prefix(&self) -> Arc<str> {
+        Arc::clone(&self.prefix)
     }
 }
 

@@ -15,8 +15,8 @@ use crate::scripts::{RELEASE, RELEASE_FAIR};
 /// compare) and the `run_id` of the server that granted it.
 pub(crate) struct RedisLease {
     pub(crate) node: Arc<Node>,
-    pub(crate) names: Names,
-    pub(crate) owner_prefix: String,
+    pub(crate) names: Arc<Names>,
+    pub(crate) owner_prefix: Arc<str>,
     pub(crate) run_id: Arc<str>,
     /// Fair mode: the release hands the lock to the waiter at the head of the key's queue.
     pub(crate) fair: bool,
@@ -52,21 +52,17 @@ impl RedisLease {
     async fn release_on(&self, live: crate::conn::Live) -> Result<bool> {
         let mut conn = live.conn.clone();
 
-        let mut invocation = if self.fair {
-            let mut i = RELEASE_FAIR.key(&self.names.lock);
-            i.key(self.names.queue())
-                .key(self.names.waiters())
-                .key(&self.names.fence);
-            i
+        let (names, prefix) = (&*self.names, &*self.owner_prefix);
+        let done: i64 = if self.fair {
+            let keys = (&names.lock, names.queue(), names.waiters(), &names.fence);
+            let args = (prefix, &names.channel);
+            RELEASE_FAIR.run(&mut conn, 4, (keys, args)).await
         } else {
-            RELEASE.key(&self.names.lock)
-        };
-        let done: i64 = invocation
-            .arg(&self.owner_prefix)
-            .arg(&self.names.channel)
-            .invoke_async(&mut conn)
-            .await
-            .map_err(|e| self.node.failed(&live, Some(&self.names.lock), e))?;
+            RELEASE
+                .run(&mut conn, 1, (&names.lock, prefix, &names.channel))
+                .await
+        }
+        .map_err(|e| self.node.failed(&live, Some(&names.lock), e))?;
         Ok(done == 1)
     }
 }
@@ -77,7 +73,7 @@ impl Lease for RedisLease {
         self.renewer
             .renew(RenewRequest {
                 lock: Arc::from(self.names.lock.as_str()),
-                owner_prefix: Arc::from(self.owner_prefix.as_str()),
+                owner_prefix: Arc::clone(&self.owner_prefix),
                 ttl_ms: crate::layout::whole_ms(ttl),
                 run_id: Some(Arc::clone(&self.run_id)),
                 restart_is_error: true,

@@ -2,17 +2,11 @@
 //! a compare-and-delete script (EVALSHA) — the two round trips any safe SET-NX lock needs, with
 //! no fencing counter, no channel and no owner record.
 
-use std::sync::LazyLock;
-
 use locksmith_core::{Error, Result};
-use redis::Script;
 
 use crate::conn::Node;
 pub(crate) use crate::layout::secret;
-
-/// Compare-and-delete (lua/compare_and_delete.lua).
-pub(crate) static COMPARE_AND_DELETE: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("lua/compare_and_delete.lua")));
+use crate::scripts::COMPARE_AND_DELETE;
 
 /// What the pair is called in reports.
 pub(crate) const NAME: &str = "SET NX PX + EVALSHA compare-and-delete";
@@ -41,9 +35,7 @@ pub(crate) async fn compare_and_delete(node: &Node, lock: &str, value: &str) -> 
     let live = node.live().await?;
     let mut conn = live.conn.clone();
     let deleted: i64 = COMPARE_AND_DELETE
-        .key(lock)
-        .arg(value)
-        .invoke_async(&mut conn)
+        .run(&mut conn, 1, (lock, value))
         .await
         .map_err(|e| node.failed(&live, Some(lock), e))?;
     Ok(deleted == 1)

@@ -15,7 +15,7 @@ use crate::conn::Node;
 use crate::fanout::{Answers, answered, count, errors, fan_out};
 use crate::layout::{Acquired, Names, ValueParts, holder_from_value, owner_prefix_of};
 use crate::renew_batch::{RenewRequest, Renewer};
-use crate::scripts::{ACQUIRE, FENCE_WRITEBACK, RELEASE};
+use crate::scripts::{ACQUIRE, FENCE_WRITEBACK, Lua, RELEASE};
 use crate::url::UrlOptions;
 use crate::waker::{Registration, Waker};
 
@@ -108,13 +108,9 @@ impl Shared {
             let node = &this.nodes[i];
             let live = node.live().await?;
             let mut conn = live.conn.clone();
+            let keys_and_args = (&names.lock, &names.fence, parts.head(), ttl_ms, &parts.tail);
             let n: i64 = ACQUIRE
-                .key(&names.lock)
-                .key(&names.fence)
-                .arg(&parts.head)
-                .arg(ttl_ms)
-                .arg(&parts.tail)
-                .invoke_async(&mut conn)
+                .run(&mut conn, 2, keys_and_args)
                 .await
                 .map_err(|e| node.failed(&live, Some(&names.lock), e))?;
             Ok((Acquired::from_reply(n), live.run_id))
@@ -128,7 +124,7 @@ impl Shared {
     fn owner_script_on(
         self: &Arc<Self>,
         i: usize,
-        script: &'static redis::Script,
+        script: &'static Lua,
         names: &Arc<Names>,
         prefix: &Arc<str>,
         arg: &Arc<str>,
@@ -148,16 +144,15 @@ impl Shared {
                 return Ok(false);
             }
             let mut conn = live.conn.clone();
-            let mut inv = script.key(&names.lock);
-            if with_fence {
-                inv.key(&names.fence);
+            let done: i64 = if with_fence {
+                let keys_and_args = (&names.lock, &names.fence, &*prefix, &*arg);
+                script.run(&mut conn, 2, keys_and_args).await
+            } else {
+                script
+                    .run(&mut conn, 1, (&names.lock, &*prefix, &*arg))
+                    .await
             }
-            let done: i64 = inv
-                .arg(&*prefix)
-                .arg(&*arg)
-                .invoke_async(&mut conn)
-                .await
-                .map_err(|e| node.failed(&live, Some(&names.lock), e))?;
+            .map_err(|e| node.failed(&live, Some(&names.lock), e))?;
             Ok(done == 1)
         }
     }
@@ -202,7 +197,7 @@ impl Shared {
         let ttl = Duration::from_millis(ttl_ms);
         let timeout = self.node_timeout(ttl);
         let parts = Arc::new(ValueParts::new(&req.owner));
-        let prefix: Arc<str> = Arc::from(parts.owner_prefix());
+        let prefix: Arc<str> = parts.owner_prefix();
         // Armed until the outcome is known: if this future is dropped, or the attempt fails,
         // after a node may have granted, the grant is released on every node.
         let mut undo = Undo {

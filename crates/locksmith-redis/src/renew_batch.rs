@@ -150,15 +150,14 @@ impl Renewer {
 
 /// Sends one batch and answers each of its callers.
 async fn send(node: &Node, live: &Live, batch: Vec<Pending>) {
-    let mut invocation = RENEW_MANY.prepare_invoke();
-    for p in &batch {
-        invocation
-            .key(&*p.req.lock)
-            .arg(&*p.req.owner_prefix)
-            .arg(p.req.ttl_ms);
-    }
+    let keys: Vec<&str> = batch.iter().map(|p| &*p.req.lock).collect();
+    let args: Vec<(&str, u64)> = batch
+        .iter()
+        .map(|p| (&*p.req.owner_prefix, p.req.ttl_ms))
+        .collect();
     let mut conn = live.conn.clone();
-    let reply: redis::RedisResult<Vec<i64>> = invocation.invoke_async(&mut conn).await;
+    let reply: redis::RedisResult<Vec<i64>> =
+        RENEW_MANY.run(&mut conn, keys.len(), (keys, args)).await;
     match reply {
         Ok(done) if done.len() == batch.len() => {
             for (p, done) in batch.into_iter().zip(done) {

@@ -10,13 +10,13 @@ use locksmith_core::{Error, Lease, LossReason, Result};
 use redis::cluster_async::ClusterConnection;
 
 use crate::cluster::conn::{Cluster, Identity};
-use crate::cluster::lua::Lua;
 use crate::layout::Names;
+use crate::scripts::{RELEASE, RENEW_MANY};
 
 pub(crate) struct ClusterLease {
     pub(crate) cluster: Arc<Cluster>,
     pub(crate) names: Names,
-    pub(crate) owner_prefix: String,
+    pub(crate) owner_prefix: Arc<str>,
     /// The master serving the key's slot as last seen by this lease (`None` until a node that
     /// serves the slot answered).
     pub(crate) master: Arc<Mutex<Option<Identity>>>,
@@ -83,12 +83,9 @@ impl ClusterLease {
     }
 
     async fn release_on(&self, conn: &mut ClusterConnection) -> Result<bool> {
-        let done: i64 = Lua::Release
-            .run(
-                conn,
-                &[&self.names.lock],
-                &[&self.owner_prefix, &self.names.channel],
-            )
+        let keys_and_args = (&self.names.lock, &*self.owner_prefix, &self.names.channel);
+        let done: i64 = RELEASE
+            .run(conn, 1, keys_and_args)
             .await
             .map_err(|e| self.cluster.error(Some(&self.names.lock), e))?;
         Ok(done == 1)
@@ -101,15 +98,14 @@ impl Lease for ClusterLease {
         let mut conn = self.cluster.conn().await?;
         let mut ask = conn.clone();
         let mut ask_again = conn.clone();
-        let ttl_ms = crate::layout::whole_ms(ttl).to_string();
+        let ttl_ms = crate::layout::whole_ms(ttl);
         // Both go to the slot's master at once: one round trip. A restarted master may refuse
         // scripts for a while (CLUSTERDOWN, retried by the client), so its identity decides
         // without waiting for the script.
         let ask = self.cluster.identity(&mut ask, &self.names.lock);
-        let keys = [self.names.lock.as_str()];
-        let args = [self.owner_prefix.as_str(), ttl_ms.as_str()];
+        let keys_and_args = (&self.names.lock, &*self.owner_prefix, ttl_ms);
         let script = async {
-            let one: Vec<i64> = Lua::RenewMany.run(&mut conn, &keys, &args).await?;
+            let one: Vec<i64> = RENEW_MANY.run(&mut conn, 1, keys_and_args).await?;
             Ok::<i64, redis::RedisError>(one.first().copied().unwrap_or(0))
         };
         tokio::pin!(ask, script);

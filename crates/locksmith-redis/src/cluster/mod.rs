@@ -3,7 +3,6 @@
 
 mod conn;
 mod lease;
-mod lua;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -17,6 +16,7 @@ use redis::AsyncCommands;
 
 use crate::conn::Node;
 use crate::layout::{Acquired, Names, ValueParts, hash_tag, holder_from_value};
+use crate::scripts::{ACQUIRE, COMPARE_AND_DELETE};
 use crate::wait::Attempt;
 use crate::waker::Waker;
 use conn::Cluster;
@@ -108,11 +108,9 @@ impl Inner {
             names,
             prefix: Some(parts.owner_prefix()),
         };
-        let ttl_arg = ttl_ms.to_string();
-        let keys = [names.lock.as_str(), names.fence.as_str()];
-        let args = [parts.head.as_str(), ttl_arg.as_str(), parts.tail.as_str()];
+        let keys_and_args = (&names.lock, &names.fence, parts.head(), ttl_ms, &parts.tail);
         let sent_at = Instant::now();
-        let reply = lua::Lua::Acquire.run::<i64>(&mut conn, &keys, &args).await;
+        let reply = ACQUIRE.run::<i64, _, _>(&mut conn, 2, keys_and_args).await;
         let n = reply.map_err(|e| self.cluster.error(Some(&names.lock), e))?;
         let token = match Acquired::from_reply(n) {
             Acquired::Granted(token) => token,
@@ -157,7 +155,7 @@ impl Inner {
 struct Undo<'a> {
     inner: Arc<Inner>,
     names: &'a Names,
-    prefix: Option<String>,
+    prefix: Option<Arc<str>>,
 }
 
 impl Drop for Undo<'_> {
@@ -260,8 +258,8 @@ impl Backend for RedisClusterBackend {
         if set.is_none() {
             return Err(crate::native::busy(&self.inner.url, &names.lock));
         }
-        let _: i64 = lua::Lua::CompareAndDelete
-            .run(&mut conn, &[&names.lock], &[&value])
+        let _: i64 = COMPARE_AND_DELETE
+            .run(&mut conn, 1, (&names.lock, &value))
             .await
             .map_err(|e| cluster.error(Some(&names.lock), e))?;
         Ok(Some(crate::native::NAME))

@@ -1,6 +1,7 @@
 //! Names on the server: the lock key, its fence counter and its release channel, and the value
 //! a holder stores in the lock key. Documented in the crate docs ("On-server layout").
 
+use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -105,13 +106,18 @@ impl Acquired {
 
 /// A random secret of 128 bits, as 32 hex digits.
 pub(crate) fn secret() -> String {
+    String::from_utf8(secret_digits().to_vec()).expect("hex digits are ASCII")
+}
+
+/// [`secret`]'s digits, on the stack.
+fn secret_digits() -> [u8; 32] {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let n = rand::random::<u128>();
     let mut digits = [0u8; 32];
     for (i, d) in digits.iter_mut().enumerate() {
         *d = HEX[((n >> (4 * (31 - i))) & 0xf) as usize];
     }
-    String::from_utf8(digits.to_vec()).expect("hex digits are ASCII")
+    digits
 }
 
 /// What a holder writes: `ls1:<secret>:<token>:<since_unix_ms>:<owner>`. The acquire script
@@ -130,9 +136,17 @@ impl ValueParts {
             .duration_since(UNIX_EPOCH)
             .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
             .unwrap_or_default();
+        // Made on every attempt: one allocation each (the prefix is assembled on the stack).
+        const TAG: usize = VALUE_TAG.len();
+        let mut prefix = [b':'; TAG + 34];
+        prefix[..TAG].copy_from_slice(VALUE_TAG.as_bytes());
+        prefix[TAG + 1..TAG + 33].copy_from_slice(&secret_digits());
+        let prefix = std::str::from_utf8(&prefix).expect("ASCII");
+        let mut tail = String::with_capacity(21 + owner.len());
+        write!(tail, "{since}:{owner}").expect("writing to a String cannot fail");
         Self {
-            prefix: Arc::from([VALUE_TAG, ":", &secret(), ":"].concat()),
-            tail: [&since.to_string(), ":", owner].concat(),
+            prefix: Arc::from(prefix),
+            tail,
         }
     }
 
@@ -239,6 +253,18 @@ mod tests {
     #[test]
     fn values_round_trip_and_foreign_values_are_shown_as_such() {
         let parts = ValueParts::new("host:1234 worker");
+        let prefix = parts.owner_prefix();
+        assert_eq!(prefix.len(), 37, "{prefix}");
+        assert!(
+            prefix.starts_with("ls1:") && prefix.ends_with(':'),
+            "{prefix}"
+        );
+        assert!(
+            prefix[4..36].bytes().all(|b| b.is_ascii_hexdigit()),
+            "{prefix}"
+        );
+        assert_eq!(parts.head(), &prefix[..36]);
+        assert_ne!(ValueParts::new("x").owner_prefix(), prefix);
         let v = parts.with_token(17);
         let info = holder_from_value(v.as_bytes(), 900);
         assert_eq!(info.owner, "host:1234 worker");

@@ -3,6 +3,7 @@
 //! renewal, loss detection and release-on-drop once for all.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
@@ -69,12 +70,12 @@ pub struct AcquireRequest {
     /// The lease TTL the caller asked for.
     pub ttl: Duration,
     /// The owner label, for introspection.
-    pub owner: String,
+    pub owner: Arc<str>,
 }
 
 impl AcquireRequest {
     /// A request.
-    pub fn new(ttl: Duration, owner: impl Into<String>) -> Self {
+    pub fn new(ttl: Duration, owner: impl Into<Arc<str>>) -> Self {
         Self {
             ttl,
             owner: owner.into(),

@@ -1,6 +1,7 @@
 //! Lock keys: a checked newtype shared by every backend.
 
 use std::fmt;
+use std::sync::Arc;
 
 use crate::error::{Error, Result};
 
@@ -21,7 +22,7 @@ pub const MAX_KEY_BYTES: usize = 512;
 /// assert!(LockKey::new("").is_err());
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct LockKey(String);
+pub struct LockKey(Arc<str>);
 
 impl LockKey {
     /// Checks `key` and wraps it.
@@ -29,10 +30,10 @@ impl LockKey {
     /// # Errors
     /// [`Error::InvalidKey`] when the key is empty, longer than [`MAX_KEY_BYTES`] bytes, or
     /// contains a NUL character (which several backends cannot store).
-    pub fn new(key: impl Into<String>) -> Result<Self> {
-        let key = key.into();
+    pub fn new(key: impl AsRef<str>) -> Result<Self> {
+        let key = key.as_ref();
         if key.is_empty() {
-            return Err(Error::invalid_key(&key, "a key must not be empty"));
+            return Err(Error::invalid_key(key, "a key must not be empty"));
         }
         if key.len() > MAX_KEY_BYTES {
             let rule = format!(
@@ -40,15 +41,16 @@ impl LockKey {
                  (use a shorter name or hash it yourself)",
                 key.len()
             );
-            return Err(Error::invalid_key(&key, rule));
+            return Err(Error::invalid_key(key, rule));
         }
         if key.contains('\0') {
             return Err(Error::invalid_key(
-                &key,
+                key,
                 "a key must not contain the NUL character (U+0000)",
             ));
         }
-        Ok(Self(key))
+        // Shared, not copied, by every clone (a guard, a request, a queue entry).
+        Ok(Self(Arc::from(key)))
     }
 
     /// The key as text.
@@ -106,7 +108,7 @@ impl IntoLockKey for String {
 }
 impl IntoLockKey for &String {
     fn into_lock_key(self) -> Result<LockKey> {
-        LockKey::new(self.as_str())
+        LockKey::new(self)
     }
 }
 

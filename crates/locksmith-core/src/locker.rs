@@ -45,7 +45,7 @@ impl Locker {
         let key = key.into_lock_key()?;
         self.backend.check_key(&key)?;
         opts.validate()?;
-        let req = AcquireRequest::new(opts.ttl_value(), opts.owner_label());
+        let req = AcquireRequest::new(opts.ttl_value(), opts.owner_arc());
         Ok((key, req))
     }
 

@@ -47,7 +47,7 @@ struct Slot {
 #[derive(Debug)]
 struct Holder {
     id: u64,
-    owner: String,
+    owner: Arc<str>,
     token: u64,
     since: SystemTime,
     expires: Instant,
@@ -324,7 +324,7 @@ impl Backend for MemoryBackend {
             .get(key.as_str())
             .and_then(|s| s.holder.as_ref())
             .map(|h| {
-                HolderInfo::new(h.owner.clone())
+                HolderInfo::new(&*h.owner)
                     .token(FencingToken(h.token))
                     .since(h.since)
                     .lease_left(h.expires.saturating_duration_since(now))

@@ -1,5 +1,6 @@
 //! Options of one lock request.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
@@ -33,7 +34,7 @@ pub struct LockOptions {
     ttl: Duration,
     wait: WaitPolicy,
     renew: bool,
-    owner: String,
+    owner: Arc<str>,
     drift: Option<Duration>,
 }
 
@@ -49,7 +50,7 @@ impl Default for LockOptions {
             ttl: DEFAULT_TTL,
             wait: WaitPolicy::Forever,
             renew: true,
-            owner: default_owner(),
+            owner: default_owner().into(),
             drift: None,
         }
     }
@@ -93,7 +94,7 @@ impl LockOptions {
     /// A label shown to others by introspection (`status`, holder info, leader election).
     /// Default `host:pid`. It is informational: ownership checks use a random secret.
     pub fn owner(mut self, owner: impl Into<String>) -> Self {
-        self.owner = owner.into();
+        self.owner = Arc::from(owner.into());
         self
     }
 
@@ -119,6 +120,10 @@ impl LockOptions {
     /// The owner label.
     pub fn owner_label(&self) -> &str {
         &self.owner
+    }
+    /// The owner label, shared (each acquire's request carries it without a copy).
+    pub(crate) fn owner_arc(&self) -> Arc<str> {
+        Arc::clone(&self.owner)
     }
     /// The drift allowance in effect.
     pub fn drift_value(&self) -> Duration {

@@ -170,7 +170,7 @@ fn grant(lease: Box<FileLease>, token: u64) -> Grant {
 /// the holder record. Blocking.
 fn grant_step(
     files: KeyFiles,
-    owner: String,
+    owner: std::sync::Arc<str>,
     url: String,
     key: String,
     turn: QueueTurn<KeyState>,

@@ -84,7 +84,11 @@ impl RedisBackend {
     /// The names a key uses on the server: lock key, fence counter and release channel.
     pub fn server_names(&self, key: &LockKey) -> (String, String, String) {
         let n = Names::new(&self.inner.prefix, key);
-        (n.lock, n.fence, n.channel)
+        (
+            n.lock().to_owned(),
+            n.fence().to_owned(),
+            n.channel().to_owned(),
+        )
     }
 
     /// Connects now (and reads the server's `run_id`), to fail early on a bad URL, a server
@@ -222,7 +226,7 @@ impl Inner {
         let sent_at = Instant::now();
         let reply: redis::RedisResult<i64> = match (self.fair, waiter) {
             (Some(bound), Some(w)) => {
-                let keys = (&names.lock, &names.fence, names.queue(), names.waiters());
+                let keys = (names.lock(), names.fence(), names.queue(), names.waiters());
                 let args = (parts.head(), ttl_ms, &parts.tail, w.id);
                 let more = (
                     crate::layout::whole_ms(bound),
@@ -232,11 +236,17 @@ impl Inner {
                 ACQUIRE_FAIR.run(&mut conn, 4, (keys, args, more)).await
             }
             _ => {
-                let keys_and_args = (&names.lock, &names.fence, parts.head(), ttl_ms, &parts.tail);
+                let keys_and_args = (
+                    names.lock(),
+                    names.fence(),
+                    parts.head(),
+                    ttl_ms,
+                    &parts.tail,
+                );
                 ACQUIRE.run(&mut conn, 2, keys_and_args).await
             }
         };
-        let n = reply.map_err(|e| self.node.failed(&live, Some(&names.lock), e))?;
+        let n = reply.map_err(|e| self.node.failed(&live, Some(names.lock()), e))?;
         undo.prefix = None;
         let token = match Acquired::from_reply(n) {
             Acquired::Granted(token) => token,
@@ -358,7 +368,7 @@ impl Backend for RedisBackend {
         deadline: Option<Instant>,
     ) -> Result<Option<Grant>> {
         let names = Arc::new(Names::new(&self.inner.prefix, key));
-        let _turn = self.inner.queue.turn(&names.lock).await;
+        let _turn = self.inner.queue.turn(names.lock()).await;
         // The waiting paths are boxed: their state would otherwise make every acquire future
         // (allocated per call) as large as themselves, the uncontended one included.
         if self.inner.fair.is_some() {
@@ -374,7 +384,7 @@ impl Backend for RedisBackend {
         let inner = &self.inner;
         Box::pin(crate::wait::until_released(
             &inner.waker,
-            &names.channel,
+            names.channel(),
             deadline,
             || inner.attempt(&names, req, None),
         ))
@@ -384,7 +394,7 @@ impl Backend for RedisBackend {
     /// `SET NX PX` + an EVALSHA compare-and-delete on the key's lock name (see `native.rs`).
     async fn native_pair(&self, key: &LockKey) -> Result<Option<&'static str>> {
         let names = Names::new(&self.inner.prefix, key);
-        crate::native::pair(&self.inner.node, &self.inner.url, &names.lock).await?;
+        crate::native::pair(&self.inner.node, &self.inner.url, names.lock()).await?;
         Ok(Some(crate::native::NAME))
     }
 
@@ -393,11 +403,11 @@ impl Backend for RedisBackend {
         let live = self.inner.node.live().await?;
         let mut conn = live.conn.clone();
         let (value, pttl): (Option<Vec<u8>>, i64) = redis::pipe()
-            .get(&names.lock)
-            .pttl(&names.lock)
+            .get(names.lock())
+            .pttl(names.lock())
             .query_async(&mut conn)
             .await
-            .map_err(|e| self.inner.node.failed(&live, Some(&names.lock), e))?;
+            .map_err(|e| self.inner.node.failed(&live, Some(names.lock()), e))?;
         Ok(value.map(|v| holder_from_value(&v, pttl)))
     }
 }
@@ -431,8 +441,8 @@ impl Drop for LeaveQueue {
                 return;
             };
             let mut conn = live.conn.clone();
-            let keys = (names.queue(), names.waiters(), &names.lock, &names.fence);
-            let args = (&id, &names.channel, &*owner_prefix);
+            let keys = (names.queue(), names.waiters(), names.lock(), names.fence());
+            let args = (&id, names.channel(), &*owner_prefix);
             let _: redis::RedisResult<i64> = LEAVE_QUEUE.run(&mut conn, 4, (keys, args)).await;
         });
     }

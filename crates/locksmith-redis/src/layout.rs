@@ -18,38 +18,79 @@ pub(crate) const WAITERS_SUFFIX: &str = ":locksmith:waiters";
 /// The first field of every value locksmith writes into a lock key.
 pub(crate) const VALUE_TAG: &str = "ls1";
 
-/// The names one lock uses on the server.
+/// The names one lock uses on the server: the lock key, its fence counter and its release
+/// channel, one after the other in one string (made on every request: one allocation).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Names {
-    /// The lock key itself: prefix + key.
-    pub(crate) lock: String,
-    /// The fence counter, in the lock key's Cluster hash slot where its name allows.
-    pub(crate) fence: String,
-    /// The pub/sub channel a release is announced on.
-    pub(crate) channel: String,
+    all: String,
+    fence_at: usize,
+    channel_at: usize,
 }
 
 impl Names {
     pub(crate) fn new(prefix: &str, key: &LockKey) -> Self {
-        let lock = [prefix, key.as_str()].concat();
-        // Made on every request: plain concatenation, not `format!`.
-        let wrap = wraps_as_tag(&lock);
+        let key = key.as_str();
+        let lock_len = prefix.len() + key.len();
+        let wrap = {
+            // `wraps_as_tag` of the lock name, without making it first.
+            let mut lock = String::with_capacity(lock_len);
+            lock.push_str(prefix);
+            lock.push_str(key);
+            wraps_as_tag(&lock)
+        };
+        let derived = lock_len + if wrap { 2 } else { 0 };
+        let mut all = String::with_capacity(
+            lock_len + 2 * derived + FENCE_SUFFIX.len() + CHANNEL_SUFFIX.len(),
+        );
+        all.push_str(prefix);
+        all.push_str(key);
+        let fence_at = all.len();
+        push_derived(&mut all, fence_at, wrap, FENCE_SUFFIX);
+        let channel_at = all.len();
+        push_derived(&mut all, fence_at, wrap, CHANNEL_SUFFIX);
         Self {
-            fence: derived_as(&lock, wrap, FENCE_SUFFIX),
-            channel: derived_as(&lock, wrap, CHANNEL_SUFFIX),
-            lock,
+            all,
+            fence_at,
+            channel_at,
         }
+    }
+
+    /// The lock key itself: prefix + key.
+    pub(crate) fn lock(&self) -> &str {
+        &self.all[..self.fence_at]
+    }
+
+    /// The fence counter, in the lock key's Cluster hash slot where its name allows.
+    pub(crate) fn fence(&self) -> &str {
+        &self.all[self.fence_at..self.channel_at]
+    }
+
+    /// The pub/sub channel a release is announced on.
+    pub(crate) fn channel(&self) -> &str {
+        &self.all[self.channel_at..]
     }
 
     /// Fair mode: the waiter queue (sorted set). Made when asked: only fair mode needs it.
     pub(crate) fn queue(&self) -> String {
-        derived_as(&self.lock, wraps_as_tag(&self.lock), QUEUE_SUFFIX)
+        derived_as(self.lock(), wraps_as_tag(self.lock()), QUEUE_SUFFIX)
     }
 
     /// Fair mode: the waiters' entries (hash).
     pub(crate) fn waiters(&self) -> String {
-        derived_as(&self.lock, wraps_as_tag(&self.lock), WAITERS_SUFFIX)
+        derived_as(self.lock(), wraps_as_tag(self.lock()), WAITERS_SUFFIX)
     }
+}
+
+/// Appends [`derived_as`] of the lock name (the first `lock_len` bytes of `all`).
+fn push_derived(all: &mut String, lock_len: usize, wrap: bool, suffix: &str) {
+    if wrap {
+        all.push('{');
+    }
+    all.extend_from_within(..lock_len);
+    if wrap {
+        all.push('}');
+    }
+    all.push_str(suffix);
 }
 
 /// The Redis Cluster hash tag of `key`: the text between the first `{` and the first `}` after
@@ -220,21 +261,21 @@ mod tests {
     #[test]
     fn derived_names_share_the_hash_tag() {
         let n = names("jobs/nightly");
-        assert_eq!(n.lock, "jobs/nightly");
-        assert_eq!(n.fence, "{jobs/nightly}:locksmith:fence");
-        assert_eq!(hash_tag(&n.fence), Some("jobs/nightly"));
+        assert_eq!(n.lock(), "jobs/nightly");
+        assert_eq!(n.fence(), "{jobs/nightly}:locksmith:fence");
+        assert_eq!(hash_tag(n.fence()), Some("jobs/nightly"));
         let n = names("{user42}:cart");
-        assert_eq!(n.fence, "{user42}:cart:locksmith:fence");
-        assert_eq!(hash_tag(&n.fence), Some("user42"));
+        assert_eq!(n.fence(), "{user42}:cart:locksmith:fence");
+        assert_eq!(hash_tag(n.fence()), Some("user42"));
         // `{}` is no tag: Cluster hashes the whole key, and so the whole key is the tag.
         let n = names("a{}b");
-        assert_eq!(hash_tag(&n.lock), None);
-        assert_eq!(n.fence, "a{}b:locksmith:fence");
+        assert_eq!(hash_tag(n.lock()), None);
+        assert_eq!(n.fence(), "a{}b:locksmith:fence");
         let n = names("a{b");
-        assert_eq!(hash_tag(&n.fence), Some("a{b"));
+        assert_eq!(hash_tag(n.fence()), Some("a{b"));
         let n = Names::new("app:", &LockKey::new("k").unwrap());
-        assert_eq!(n.lock, "app:k");
-        assert_eq!(n.channel, "{app:k}:locksmith:released");
+        assert_eq!(n.lock(), "app:k");
+        assert_eq!(n.channel(), "{app:k}:locksmith:released");
     }
 
     #[test]

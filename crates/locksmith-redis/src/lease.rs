@@ -29,7 +29,7 @@ impl std::fmt::Debug for RedisLease {
         // The value holds the secret: never print it.
         f.debug_struct("RedisLease")
             .field("server", &self.node.url)
-            .field("key", &self.names.lock)
+            .field("key", &self.names.lock())
             .finish()
     }
 }
@@ -54,15 +54,15 @@ impl RedisLease {
 
         let (names, prefix) = (&*self.names, &*self.owner_prefix);
         let done: i64 = if self.fair {
-            let keys = (&names.lock, names.queue(), names.waiters(), &names.fence);
-            let args = (prefix, &names.channel);
+            let keys = (names.lock(), names.queue(), names.waiters(), names.fence());
+            let args = (prefix, names.channel());
             RELEASE_FAIR.run(&mut conn, 4, (keys, args)).await
         } else {
             RELEASE
-                .run(&mut conn, 1, (&names.lock, prefix, &names.channel))
+                .run(&mut conn, 1, (names.lock(), prefix, names.channel()))
                 .await
         }
-        .map_err(|e| self.node.failed(&live, Some(&names.lock), e))?;
+        .map_err(|e| self.node.failed(&live, Some(names.lock()), e))?;
         Ok(done == 1)
     }
 }
@@ -72,7 +72,7 @@ impl Lease for RedisLease {
     async fn renew(&self, ttl: Duration) -> Result<bool> {
         self.renewer
             .renew(RenewRequest {
-                lock: Arc::from(self.names.lock.as_str()),
+                lock: Arc::from(self.names.lock()),
                 owner_prefix: Arc::clone(&self.owner_prefix),
                 ttl_ms: crate::layout::whole_ms(ttl),
                 run_id: Some(Arc::clone(&self.run_id)),

@@ -108,11 +108,17 @@ impl Shared {
             let node = &this.nodes[i];
             let live = node.live().await?;
             let mut conn = live.conn.clone();
-            let keys_and_args = (&names.lock, &names.fence, parts.head(), ttl_ms, &parts.tail);
+            let keys_and_args = (
+                names.lock(),
+                names.fence(),
+                parts.head(),
+                ttl_ms,
+                &parts.tail,
+            );
             let n: i64 = ACQUIRE
                 .run(&mut conn, 2, keys_and_args)
                 .await
-                .map_err(|e| node.failed(&live, Some(&names.lock), e))?;
+                .map_err(|e| node.failed(&live, Some(names.lock()), e))?;
             Ok((Acquired::from_reply(n), live.run_id))
         }
     }
@@ -145,14 +151,14 @@ impl Shared {
             }
             let mut conn = live.conn.clone();
             let done: i64 = if with_fence {
-                let keys_and_args = (&names.lock, &names.fence, &*prefix, &*arg);
+                let keys_and_args = (names.lock(), names.fence(), &*prefix, &*arg);
                 script.run(&mut conn, 2, keys_and_args).await
             } else {
                 script
-                    .run(&mut conn, 1, (&names.lock, &*prefix, &*arg))
+                    .run(&mut conn, 1, (names.lock(), &*prefix, &*arg))
                     .await
             }
-            .map_err(|e| node.failed(&live, Some(&names.lock), e))?;
+            .map_err(|e| node.failed(&live, Some(names.lock()), e))?;
             Ok(done == 1)
         }
     }
@@ -166,7 +172,7 @@ impl Shared {
         timeout: Duration,
     ) -> Result<bool> {
         let (n, quorum) = (self.nodes.len(), self.quorum());
-        let channel: Arc<str> = Arc::from(names.channel.as_str());
+        let channel: Arc<str> = Arc::from(names.channel());
         let answers = fan_out(
             n,
             timeout,
@@ -182,7 +188,7 @@ impl Shared {
         } else if released + refused >= quorum || refused > n - quorum {
             Ok(false)
         } else {
-            Err(self.no_quorum(&names.lock, "release not confirmed", &answers))
+            Err(self.no_quorum(names.lock(), "release not confirmed", &answers))
         }
     }
 
@@ -229,7 +235,7 @@ impl Shared {
                 undo.disarm();
             }
             if answered(&answers) < quorum {
-                return Err(self.no_quorum(&names.lock, "cannot acquire", &answers));
+                return Err(self.no_quorum(names.lock(), "cannot acquire", &answers));
             }
             let pttl = answers
                 .iter()
@@ -424,7 +430,7 @@ impl RedlockBackend {
             self.inner
                 .wakers
                 .iter()
-                .map(|w| tokio::time::timeout(timeout, w.register(&names.channel))),
+                .map(|w| tokio::time::timeout(timeout, w.register(names.channel()))),
         )
         .await
         .into_iter()
@@ -499,7 +505,7 @@ impl Backend for RedlockBackend {
     ) -> Result<Option<Grant>> {
         let shared = &self.inner.shared;
         let names = Arc::new(Names::new(&shared.opts.prefix, key));
-        let _turn = self.inner.queue.turn(&names.lock).await;
+        let _turn = self.inner.queue.turn(names.lock()).await;
         // Fast path: a free key needs no subscriptions.
         match shared.attempt(&names, req).await? {
             Attempt::Granted(g) => return Ok(Some(g)),
@@ -520,7 +526,7 @@ impl Backend for RedlockBackend {
         let names = Names::new(&shared.opts.prefix, key);
         let (n, quorum) = (shared.nodes.len(), shared.quorum());
         let timeout = shared.node_timeout(Duration::from_secs(30));
-        let lock: Arc<str> = names.lock.as_str().into();
+        let lock: Arc<str> = names.lock().into();
         // One random value on every node, as Redlock does, so the delete can go to all of them.
         let value: Arc<str> = crate::native::secret().into();
         let request = |i: usize, set: bool| {
@@ -582,11 +588,11 @@ impl Backend for RedlockBackend {
                     let live = node.live().await?;
                     let mut conn = live.conn.clone();
                     let got: (Option<Vec<u8>>, i64) = redis::pipe()
-                        .get(&names.lock)
-                        .pttl(&names.lock)
+                        .get(names.lock())
+                        .pttl(names.lock())
                         .query_async(&mut conn)
                         .await
-                        .map_err(|e| node.failed(&live, Some(&names.lock), e))?;
+                        .map_err(|e| node.failed(&live, Some(names.lock()), e))?;
                     Ok(got)
                 }
             },
@@ -594,7 +600,7 @@ impl Backend for RedlockBackend {
         )
         .await;
         if answered(&answers) < shared.quorum() {
-            return Err(shared.no_quorum(&names.lock, "cannot tell the holder", &answers));
+            return Err(shared.no_quorum(names.lock(), "cannot tell the holder", &answers));
         }
         // The holder is whoever holds the key on a quorum (values differ per node only in the
         // node's own token, after the owner prefix).
@@ -664,7 +670,7 @@ impl std::fmt::Debug for RedlockLease {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedlockLease")
             .field("servers", &self.shared.url)
-            .field("key", &self.names.lock)
+            .field("key", &self.names.lock())
             .finish()
     }
 }
@@ -684,7 +690,7 @@ impl Lease for RedlockLease {
             |i| {
                 let renewer = Arc::clone(&shared.renewers[i]);
                 let req = RenewRequest {
-                    lock: Arc::from(self.names.lock.as_str()),
+                    lock: Arc::from(self.names.lock()),
                     owner_prefix: Arc::clone(&self.owner_prefix),
                     ttl_ms,
                     run_id: self.run_ids[i].clone(),
@@ -703,7 +709,7 @@ impl Lease for RedlockLease {
         } else if count(&answers, |r| !*r) > n - quorum {
             Ok(false)
         } else {
-            Err(shared.no_quorum(&self.names.lock, "renewal not confirmed", &answers))
+            Err(shared.no_quorum(self.names.lock(), "renewal not confirmed", &answers))
         }
     }
 

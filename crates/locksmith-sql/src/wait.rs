@@ -45,7 +45,7 @@ impl<D: Driver> Wait<D> {
         inner: &Arc<Inner<D>>,
         session: Arc<Session<D>>,
         name: D::Name,
-        owner: String,
+        owner: std::sync::Arc<str>,
     ) -> Self {
         let (i, s) = (Arc::clone(inner), Arc::clone(&session));
         let call = Box::pin(async move {

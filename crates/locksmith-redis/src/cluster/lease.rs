@@ -27,7 +27,7 @@ impl std::fmt::Debug for ClusterLease {
         // The value holds the secret: never print it.
         f.debug_struct("ClusterLease")
             .field("cluster", &self.cluster.url)
-            .field("key", &self.names.lock)
+            .field("key", &self.names.lock())
             .finish()
     }
 }
@@ -73,7 +73,7 @@ impl ClusterLease {
 
     /// Fail closed: `session_lost` reports BackendReset (the run_id map already moved).
     fn reset_error(&self, reason: String) -> Error {
-        Error::backend(&self.cluster.url, Some(&self.names.lock), reason, None)
+        Error::backend(&self.cluster.url, Some(self.names.lock()), reason, None)
     }
 
     /// Runs the release script (compare-and-delete + PUBLISH) without looking at the master.
@@ -83,11 +83,11 @@ impl ClusterLease {
     }
 
     async fn release_on(&self, conn: &mut ClusterConnection) -> Result<bool> {
-        let keys_and_args = (&self.names.lock, &*self.owner_prefix, &self.names.channel);
+        let keys_and_args = (self.names.lock(), &*self.owner_prefix, self.names.channel());
         let done: i64 = RELEASE
             .run(conn, 1, keys_and_args)
             .await
-            .map_err(|e| self.cluster.error(Some(&self.names.lock), e))?;
+            .map_err(|e| self.cluster.error(Some(self.names.lock()), e))?;
         Ok(done == 1)
     }
 }
@@ -102,8 +102,8 @@ impl Lease for ClusterLease {
         // Both go to the slot's master at once: one round trip. A restarted master may refuse
         // scripts for a while (CLUSTERDOWN, retried by the client), so its identity decides
         // without waiting for the script.
-        let ask = self.cluster.identity(&mut ask, &self.names.lock);
-        let keys_and_args = (&self.names.lock, &*self.owner_prefix, ttl_ms);
+        let ask = self.cluster.identity(&mut ask, self.names.lock());
+        let keys_and_args = (self.names.lock(), &*self.owner_prefix, ttl_ms);
         let script = async {
             let one: Vec<i64> = RENEW_MANY.run(&mut conn, 1, keys_and_args).await?;
             Ok::<i64, redis::RedisError>(one.first().copied().unwrap_or(0))
@@ -123,14 +123,14 @@ impl Lease for ClusterLease {
             Some(d) => d,
             None => script.await,
         };
-        let done = done.map_err(|e| self.cluster.error(Some(&self.names.lock), e))?;
+        let done = done.map_err(|e| self.cluster.error(Some(self.names.lock()), e))?;
         if done != 1 && master.is_none() {
             // Refused while a node that does not serve the slot answered for its master (the
             // client had no connection to it yet): ask again now that the script reached it, so
             // that a master that restarted is reported as such.
             if let Ok(now) = self
                 .cluster
-                .identity(&mut ask_again, &self.names.lock)
+                .identity(&mut ask_again, self.names.lock())
                 .await
             {
                 self.follow(now.as_ref())

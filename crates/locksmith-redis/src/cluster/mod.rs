@@ -77,7 +77,11 @@ impl RedisClusterBackend {
     /// key and the counter share one hash slot).
     pub fn server_names(&self, key: &LockKey) -> (String, String, String) {
         let n = Names::new(&self.inner.prefix, key);
-        (n.lock, n.fence, n.channel)
+        (
+            n.lock().to_owned(),
+            n.fence().to_owned(),
+            n.channel().to_owned(),
+        )
     }
 
     /// Connects now (reads the slot map from a seed), to fail early on a bad URL, a cluster
@@ -108,10 +112,16 @@ impl Inner {
             names,
             prefix: Some(parts.owner_prefix()),
         };
-        let keys_and_args = (&names.lock, &names.fence, parts.head(), ttl_ms, &parts.tail);
+        let keys_and_args = (
+            names.lock(),
+            names.fence(),
+            parts.head(),
+            ttl_ms,
+            &parts.tail,
+        );
         let sent_at = Instant::now();
         let reply = ACQUIRE.run::<i64, _, _>(&mut conn, 2, keys_and_args).await;
-        let n = reply.map_err(|e| self.cluster.error(Some(&names.lock), e))?;
+        let n = reply.map_err(|e| self.cluster.error(Some(names.lock()), e))?;
         let token = match Acquired::from_reply(n) {
             Acquired::Granted(token) => token,
             Acquired::Busy(pttl) => {
@@ -125,7 +135,7 @@ impl Inner {
             let (cluster, master, lock) = (
                 Arc::clone(&self.cluster),
                 Arc::clone(&master),
-                names.lock.clone(),
+                names.lock().to_owned(),
             );
             tokio::spawn(async move {
                 if let Ok(Some(now)) = cluster.identity(&mut conn, &lock).await {
@@ -195,7 +205,7 @@ impl Backend for RedisClusterBackend {
     /// A key whose name has a `}` but no hash tag (`a}b`, `x{}y`) cannot share its hash slot
     /// with its fence counter, so the scripts cannot run on a cluster: refused.
     fn check_key(&self, key: &LockKey) -> Result<()> {
-        let lock = Names::new(&self.inner.prefix, key).lock;
+        let lock = Names::new(&self.inner.prefix, key).lock().to_owned();
         if hash_tag(&lock).is_none() && lock.contains('}') {
             return Err(Error::InvalidKey {
                 key: key.as_str().to_owned(),
@@ -226,14 +236,14 @@ impl Backend for RedisClusterBackend {
         self.check_key(key)?;
         let names = Names::new(&self.inner.prefix, key);
         let inner = &self.inner;
-        let _turn = inner.queue.turn(&names.lock).await;
+        let _turn = inner.queue.turn(names.lock()).await;
         // Fast path: a free key costs one round trip, no subscription.
         match inner.attempt(&names, req).await? {
             Attempt::Granted(g) => return Ok(Some(g)),
             Attempt::Busy(_) if deadline.is_some_and(|d| Instant::now() >= d) => return Ok(None),
             Attempt::Busy(_) => {}
         }
-        crate::wait::until_released(&inner.waker, &names.channel, deadline, || {
+        crate::wait::until_released(&inner.waker, names.channel(), deadline, || {
             inner.attempt(&names, req)
         })
         .await
@@ -247,21 +257,21 @@ impl Backend for RedisClusterBackend {
         let mut conn = cluster.conn().await?;
         let value = crate::layout::secret();
         let set: Option<String> = redis::cmd("SET")
-            .arg(&names.lock)
+            .arg(names.lock())
             .arg(&value)
             .arg("NX")
             .arg("PX")
             .arg(30_000)
             .query_async(&mut conn)
             .await
-            .map_err(|e| cluster.error(Some(&names.lock), e))?;
+            .map_err(|e| cluster.error(Some(names.lock()), e))?;
         if set.is_none() {
-            return Err(crate::native::busy(&self.inner.url, &names.lock));
+            return Err(crate::native::busy(&self.inner.url, names.lock()));
         }
         let _: i64 = COMPARE_AND_DELETE
-            .run(&mut conn, 1, (&names.lock, &value))
+            .run(&mut conn, 1, (names.lock(), &value))
             .await
-            .map_err(|e| cluster.error(Some(&names.lock), e))?;
+            .map_err(|e| cluster.error(Some(names.lock()), e))?;
         Ok(Some(crate::native::NAME))
     }
 
@@ -271,10 +281,10 @@ impl Backend for RedisClusterBackend {
         // Two commands rather than a pipeline: the client follows ASK only for single commands.
         let mut conn2 = conn.clone();
         let (value, pttl) = tokio::join!(
-            conn.get::<_, Option<Vec<u8>>>(&names.lock),
-            conn2.pttl::<_, i64>(&names.lock)
+            conn.get::<_, Option<Vec<u8>>>(names.lock()),
+            conn2.pttl::<_, i64>(names.lock())
         );
-        let failed = |e| self.inner.cluster.error(Some(&names.lock), e);
+        let failed = |e| self.inner.cluster.error(Some(names.lock()), e);
         let (value, pttl) = (value.map_err(failed)?, pttl.map_err(failed)?);
         Ok(value.map(|v| holder_from_value(&v, pttl)))
     }

@@ -9,7 +9,7 @@ use tokio::sync::{OnceCell, watch};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{CancelToken, Client, Statement};
 
-use crate::key::advisory_id;
+use crate::key::{advisory_id, numeric_id};
 
 const TRY_LOCK: &str = include_str!("../sql/try_lock.sql");
 const TRY_LOCK_SAME_OWNER: &str = include_str!("../sql/try_lock_same_owner.sql");
@@ -158,6 +158,10 @@ impl Driver for PgDriver {
         advisory_id(key)
     }
 
+    fn check_name(&self, key: &LockKey) -> Result<()> {
+        numeric_id(key).map(drop)
+    }
+
     async fn connect(&self) -> Result<PgConn> {
         let (client, connection) =
             self.config
@@ -242,7 +246,6 @@ impl Driver for PgDriver {
 
     async fn try_lock(&self, conn: &PgConn, name: &i64, owner: &str) -> Result<Option<u64>> {
         let st = self.statements(conn).await?;
-        let key = key_of(name);
         let row = if Self::owner_is(conn, owner) {
             conn.client
                 .query_one(&st.try_lock_same_owner, &[name])
@@ -254,13 +257,12 @@ impl Driver for PgDriver {
             }
             r
         }
-        .map_err(|e| self.err(Some(&key), "the lock attempt failed", e))?;
+        .map_err(|e| self.err(Some(&key_of(name)), "the lock attempt failed", e))?;
         Ok(row.get::<_, Option<i64>>(0).map(token))
     }
 
     async fn lock_wait(&self, conn: &PgConn, name: &i64, owner: &str) -> Result<u64> {
         let st = self.statements(conn).await?;
-        let key = key_of(name);
         let row = if Self::owner_is(conn, owner) {
             conn.client
                 .query_one(&st.lock_wait_same_owner, &[name])
@@ -272,7 +274,7 @@ impl Driver for PgDriver {
             }
             r
         }
-        .map_err(|e| self.err(Some(&key), "waiting for the lock failed", e))?;
+        .map_err(|e| self.err(Some(&key_of(name)), "waiting for the lock failed", e))?;
         Ok(token(row.get(0)))
     }
 
@@ -305,8 +307,7 @@ impl Driver for PgDriver {
     }
 
     async fn native_pair(&self, conn: &PgConn, name: &i64) -> Result<bool> {
-        let key = key_of(name);
-        let fail = |e| self.err(Some(&key), "the native pair failed", e);
+        let fail = |e| self.err(Some(&key_of(name)), "the native pair failed", e);
         let (lock, unlock) = conn
             .native
             .get_or_try_init(|| async {

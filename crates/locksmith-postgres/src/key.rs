@@ -13,6 +13,15 @@ pub const NUMERIC_PREFIX: char = '#';
 /// [`Error::InvalidKey`] for `#` followed by digits that are not a canonical `i64` (leading
 /// zeros, `+`, out of range), which would otherwise silently hash.
 pub fn advisory_id(key: &LockKey) -> Result<i64> {
+    Ok(match numeric_id(key)? {
+        Some(id) => id,
+        None => hash_key(key.as_str()),
+    })
+}
+
+/// The id a key names directly (`#` and a canonical `i64`), `None` for a key that is hashed,
+/// or the error of [`advisory_id`]: its checks without the hash.
+pub(crate) fn numeric_id(key: &LockKey) -> Result<Option<i64>> {
     let s = key.as_str();
     if let Some(num) = s.strip_prefix(NUMERIC_PREFIX) {
         let digits = num.strip_prefix('-').unwrap_or(num);
@@ -29,10 +38,10 @@ pub fn advisory_id(key: &LockKey) -> Result<i64> {
             if id.to_string() != num {
                 return Err(bad("this one is not written canonically"));
             }
-            return Ok(id);
+            return Ok(Some(id));
         }
     }
-    Ok(hash_key(s))
+    Ok(None)
 }
 
 /// The hash of a key that is not a numeric id: the first 8 bytes of SHA-256 of its UTF-8,
@@ -76,9 +85,16 @@ mod tests {
                 err.is_bad_input() && err.to_string().contains("advisory id"),
                 "{err}"
             );
+            // The check an acquire makes first (without hashing) refuses it alike.
+            assert!(numeric_id(&LockKey::new(bad).unwrap()).is_err(), "{bad}");
         }
         assert_eq!(id("#tag").unwrap(), hash_key("#tag"));
         assert_eq!(id("#").unwrap(), hash_key("#"));
+        assert_eq!(numeric_id(&LockKey::new("#tag").unwrap()).unwrap(), None);
+        assert_eq!(
+            numeric_id(&LockKey::new("#-42").unwrap()).unwrap(),
+            Some(-42)
+        );
     }
 
     #[test]

@@ -41,6 +41,15 @@ pub trait Driver: Send + Sync + fmt::Debug + 'static {
     /// [`locksmith_core::Error::InvalidKey`] when the key breaks a rule of this backend.
     fn name_of(&self, key: &LockKey) -> Result<Self::Name>;
 
+    /// Checks `key` as [`Driver::name_of`] would, without making the name (which may cost a
+    /// hash: every acquire checks its key first, then names it).
+    ///
+    /// # Errors
+    /// Those of [`Driver::name_of`].
+    fn check_name(&self, key: &LockKey) -> Result<()> {
+        self.name_of(key).map(drop)
+    }
+
     /// Opens a new session.
     ///
     /// # Errors

@@ -285,7 +285,7 @@ impl<D: Driver> Backend for SqlBackend<D> {
     }
 
     fn check_key(&self, key: &LockKey) -> Result<()> {
-        self.inner.driver.name_of(key).map(drop)
+        self.inner.driver.check_name(key)
     }
 
     async fn try_acquire(&self, key: &LockKey, req: &AcquireRequest) -> Result<Option<Grant>> {

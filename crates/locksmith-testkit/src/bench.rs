@@ -140,9 +140,11 @@ pub async fn contend_for_keep(
     (stats, back)
 }
 
-/// Times `n` interleaved rounds of `raw` then `ours` (each a complete operation), so that
-/// the load of a busy machine hits both alike; returns the two medians. Their ratio is the
-/// figure to compare.
+/// Times `n` interleaved rounds of `raw` and `ours` (each a complete operation), so that the
+/// load of a busy machine hits both alike; returns the two medians. Their ratio is the figure
+/// to compare. The order alternates from round to round (raw first, then ours first), so
+/// that whatever an operation leaves behind for the next one (a server thread still awake, a
+/// warm cache) is not always charged to the same side.
 pub async fn interleaved_medians<R, RF, O, OF>(
     n: usize,
     mut raw: R,
@@ -155,13 +157,20 @@ where
     OF: Future<Output = ()>,
 {
     let (mut raw_t, mut ours_t) = (Vec::with_capacity(n), Vec::with_capacity(n));
-    for _ in 0..n {
-        let t = Instant::now();
-        raw().await;
-        raw_t.push(t.elapsed());
+    for round in 0..n {
+        if round % 2 == 0 {
+            let t = Instant::now();
+            raw().await;
+            raw_t.push(t.elapsed());
+        }
         let t = Instant::now();
         ours().await;
         ours_t.push(t.elapsed());
+        if round % 2 == 1 {
+            let t = Instant::now();
+            raw().await;
+            raw_t.push(t.elapsed());
+        }
     }
     (median(&mut raw_t), median(&mut ours_t))
 }

@@ -2,10 +2,11 @@
 //! far decide the outcome (a majority said yes, or a majority can no longer say yes).
 
 use std::future::Future;
+use std::pin::Pin;
+use std::task::Poll;
 use std::time::Duration;
 
-use futures_util::StreamExt;
-use futures_util::stream::FuturesUnordered;
+use futures_util::future::join_all;
 use locksmith_core::{Error, Result};
 
 /// Each node's answer so far: `None` while unanswered.
@@ -16,6 +17,11 @@ pub(crate) type Answers<T> = Vec<Option<Result<T>>>;
 /// Requests still in flight then are finished by a background task (within the same bound),
 /// not dropped: the redis client does not send a queued request whose caller went away, and
 /// a release (or an acquire, whose counter should stay in step) must reach every node.
+///
+/// The requests are polled here one after the other on each wake-up (a handful of nodes):
+/// each is boxed once where it is made, where a `FuturesUnordered` moved every request
+/// future (over half a kilobyte) three times and kept a task record and a wake-up queue of
+/// its own for each.
 pub(crate) async fn fan_out<T, F, Fut>(
     nodes: usize,
     per_node: Duration,
@@ -29,48 +35,59 @@ where
     T: Send + 'static,
 {
     let deadline = tokio::time::Instant::now() + per_node;
-    let mut pending: FuturesUnordered<_> = (0..nodes)
-        .map(|i| {
-            let fut = request(i);
-            async move { (i, fut.await) }
-        })
-        .collect();
+    let mut pending: Vec<Option<Pin<Box<Fut>>>> =
+        (0..nodes).map(|i| Some(Box::pin(request(i)))).collect();
     let mut answers: Answers<T> = (0..nodes).map(|_| None).collect();
     let timer = tokio::time::sleep_until(deadline);
     tokio::pin!(timer);
-    loop {
-        tokio::select! {
-            biased;
-            next = pending.next() => {
-                let Some((i, out)) = next else { break };
+    let end = std::future::poll_fn(|cx| {
+        for (i, slot) in pending.iter_mut().enumerate() {
+            let Some(request) = slot else { continue };
+            if let Poll::Ready(out) = request.as_mut().poll(cx) {
+                *slot = None;
                 answers[i] = Some(out);
                 if decided(&answers) {
-                    if !pending.is_empty()
-                        && let Ok(rt) = tokio::runtime::Handle::try_current()
-                    {
-                        rt.spawn(tokio::time::timeout_at(deadline, async move {
-                            while pending.next().await.is_some() {}
-                        }));
-                    }
-                    break;
+                    return Poll::Ready(End::Decided);
                 }
             }
-            () = &mut timer => {
-                for (i, a) in answers.iter_mut().enumerate() {
-                    if a.is_none() {
-                        *a = Some(Err(Error::backend(
-                            url_of(i),
-                            None,
-                            format!("no answer within the per-node timeout ({per_node:?})"),
-                            None,
-                        )));
-                    }
+        }
+        if pending.iter().all(Option::is_none) {
+            return Poll::Ready(End::AllAnswered);
+        }
+        timer.as_mut().poll(cx).map(|()| End::TimedOut)
+    })
+    .await;
+    match end {
+        End::Decided => {
+            let rest: Vec<Pin<Box<Fut>>> = pending.into_iter().flatten().collect();
+            if !rest.is_empty()
+                && let Ok(rt) = tokio::runtime::Handle::try_current()
+            {
+                rt.spawn(tokio::time::timeout_at(deadline, join_all(rest)));
+            }
+        }
+        End::AllAnswered => {}
+        End::TimedOut => {
+            for (i, a) in answers.iter_mut().enumerate() {
+                if a.is_none() {
+                    *a = Some(Err(Error::backend(
+                        url_of(i),
+                        None,
+                        format!("no answer within the per-node timeout ({per_node:?})"),
+                        None,
+                    )));
                 }
-                break;
             }
         }
     }
     answers
+}
+
+/// How a fan-out's wait ended.
+enum End {
+    Decided,
+    AllAnswered,
+    TimedOut,
 }
 
 /// How many answers are `Ok` and satisfy `pred`.

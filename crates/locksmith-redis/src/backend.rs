@@ -14,7 +14,7 @@ use crate::conn::Node;
 use crate::layout::{Acquired, Names, ValueParts, holder_from_value, secret};
 use crate::lease::RedisLease;
 use crate::renew_batch::Renewer;
-use crate::scripts::{ACQUIRE, ACQUIRE_FAIR, LEAVE_QUEUE};
+use crate::scripts::{ACQUIRE, ACQUIRE_FAIR, HOLDER, HolderRead, LEAVE_QUEUE};
 use crate::wait::{Attempt, fallback, sleep_until};
 use crate::waker::Waker;
 
@@ -227,7 +227,7 @@ impl Inner {
         let reply: redis::RedisResult<i64> = match (self.fair, waiter) {
             (Some(bound), Some(w)) => {
                 let keys = (names.lock(), names.fence(), names.queue(), names.waiters());
-                let args = (parts.head(), ttl_ms, &parts.tail, w.id);
+                let args = (parts.head(), ttl_ms, parts.tail(), w.id);
                 let more = (
                     crate::layout::whole_ms(bound),
                     if w.join { "1" } else { "0" },
@@ -236,13 +236,7 @@ impl Inner {
                 ACQUIRE_FAIR.run(&mut conn, 4, (keys, args, more)).await
             }
             _ => {
-                let keys_and_args = (
-                    names.lock(),
-                    names.fence(),
-                    parts.head(),
-                    ttl_ms,
-                    &parts.tail,
-                );
+                let keys_and_args = (names.lock(), names.fence(), parts.value(), ttl_ms);
                 ACQUIRE.run(&mut conn, 2, keys_and_args).await
             }
         };
@@ -402,13 +396,11 @@ impl Backend for RedisBackend {
         let names = Names::new(&self.inner.prefix, key);
         let live = self.inner.node.live().await?;
         let mut conn = live.conn.clone();
-        let (value, pttl): (Option<Vec<u8>>, i64) = redis::pipe()
-            .get(names.lock())
-            .pttl(names.lock())
-            .query_async(&mut conn)
+        let (value, pttl, counter): HolderRead = HOLDER
+            .run(&mut conn, 2, (names.lock(), names.fence()))
             .await
             .map_err(|e| self.inner.node.failed(&live, Some(names.lock()), e))?;
-        Ok(value.map(|v| holder_from_value(&v, pttl)))
+        Ok(value.map(|v| holder_from_value(&v, pttl, counter)))
     }
 }
 

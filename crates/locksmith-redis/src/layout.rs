@@ -16,7 +16,9 @@ pub(crate) const QUEUE_SUFFIX: &str = ":locksmith:queue";
 /// Suffix of the fair-mode waiter deadlines' name.
 pub(crate) const WAITERS_SUFFIX: &str = ":locksmith:waiters";
 /// The first field of every value locksmith writes into a lock key.
-pub(crate) const VALUE_TAG: &str = "ls1";
+pub(crate) const VALUE_TAG: &str = "ls2";
+/// The first field of the values of earlier versions, which carried the token.
+const OLD_VALUE_TAG: &str = "ls1";
 
 /// The names one lock uses on the server: the lock key, its fence counter and its release
 /// channel, one after the other in one string (made on every request: one allocation).
@@ -161,15 +163,19 @@ fn secret_digits() -> [u8; 32] {
     digits
 }
 
-/// What a holder writes: `ls1:<secret>:<token>:<since_unix_ms>:<owner>`. The acquire script
-/// puts the token in; the client has the rest as the owner prefix and the tail.
+/// What a holder writes: `ls2:<secret>:<since_unix_ms>:<owner>`, stored by the acquire script
+/// as sent. The grant's token is not in it: only grants move the fence counter, which is the
+/// holder's token while the key is held (values of earlier versions, `ls1:`, carried it).
 #[derive(Clone, Debug)]
 pub(crate) struct ValueParts {
-    /// `ls1:<secret>:`, shared by the attempt, its undo and the lease (one allocation).
+    /// `ls2:<secret>:`, shared by the attempt, its undo and the lease.
     prefix: Arc<str>,
-    /// `<since_unix_ms>:<owner>`.
-    pub(crate) tail: String,
+    /// The whole value: the prefix, then `<since_unix_ms>:<owner>`.
+    value: String,
 }
+
+/// Length of the owner prefix: the tag, `:`, 32 hex digits, `:`.
+const PREFIX_LEN: usize = VALUE_TAG.len() + 34;
 
 impl ValueParts {
     pub(crate) fn new(owner: &str) -> Self {
@@ -177,34 +183,37 @@ impl ValueParts {
             .duration_since(UNIX_EPOCH)
             .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
             .unwrap_or_default();
-        // Made on every attempt: one allocation each (the prefix is assembled on the stack).
-        const TAG: usize = VALUE_TAG.len();
-        let mut prefix = [b':'; TAG + 34];
-        prefix[..TAG].copy_from_slice(VALUE_TAG.as_bytes());
-        prefix[TAG + 1..TAG + 33].copy_from_slice(&secret_digits());
-        let prefix = std::str::from_utf8(&prefix).expect("ASCII");
-        let mut tail = String::with_capacity(21 + owner.len());
-        write!(tail, "{since}:{owner}").expect("writing to a String cannot fail");
+        // Made on every attempt: two allocations (the value, and the prefix it starts with).
+        let mut value = String::with_capacity(PREFIX_LEN + 21 + owner.len());
+        value.push_str(VALUE_TAG);
+        value.push(':');
+        value.push_str(std::str::from_utf8(&secret_digits()).expect("hex digits are ASCII"));
+        value.push(':');
+        write!(value, "{since}:{owner}").expect("writing to a String cannot fail");
         Self {
-            prefix: Arc::from(prefix),
-            tail,
+            prefix: Arc::from(&value[..PREFIX_LEN]),
+            value,
         }
     }
 
-    /// What the scripts take as the value's head: `ls1:<secret>` (the prefix without its
-    /// last `:`).
+    /// The value the plain acquire script stores.
+    pub(crate) fn value(&self) -> &str {
+        &self.value
+    }
+
+    /// What the fair scripts take as the value's head: `ls2:<secret>` (the prefix without
+    /// its last `:`); they store `<head>:<tail>`, with the tail's time of their own choosing.
     pub(crate) fn head(&self) -> &str {
-        &self.prefix[..self.prefix.len() - 1]
+        &self.prefix[..PREFIX_LEN - 1]
     }
 
-    /// The full value once the token is known.
-    #[cfg(test)]
-    pub(crate) fn with_token(&self, token: u64) -> String {
-        format!("{}{token}:{}", self.prefix, self.tail)
+    /// `<since_unix_ms>:<owner>`.
+    pub(crate) fn tail(&self) -> &str {
+        &self.value[PREFIX_LEN..]
     }
 
-    /// What release and renew compare: `ls1:<secret>:`, the start of every value this grant
-    /// wrote (on Redlock, each node's value carries that node's token after it).
+    /// What release and renew compare: `ls2:<secret>:`, the start of every value this grant
+    /// wrote.
     pub(crate) fn owner_prefix(&self) -> Arc<str> {
         Arc::clone(&self.prefix)
     }
@@ -217,37 +226,47 @@ pub const FOREIGN_OWNER: &str = "(not locksmith: a plain SET NX lock)";
 /// The owner prefix of a value written by locksmith (`ls1:<secret>:`), if it is one.
 pub(crate) fn owner_prefix_of(value: &[u8]) -> Option<&[u8]> {
     let tag = VALUE_TAG.len();
-    if !value.starts_with(VALUE_TAG.as_bytes()) || value.get(tag) != Some(&b':') {
+    let tagged = [VALUE_TAG, OLD_VALUE_TAG]
+        .iter()
+        .any(|t| value.starts_with(t.as_bytes()));
+    if !tagged || value.get(tag) != Some(&b':') {
         return None;
     }
     let end = value[tag + 1..].iter().position(|b| *b == b':')?;
     Some(&value[..tag + 1 + end + 1])
 }
 
-/// Reads a lock key's value (and PTTL in ms, negative when none) as holder info.
-pub(crate) fn holder_from_value(value: &[u8], pttl_ms: i64) -> HolderInfo {
-    let mut info = parse_value(value).unwrap_or_else(|| HolderInfo::new(FOREIGN_OWNER));
+/// Reads a lock key's value (and PTTL in ms, negative when none; and the key's fence counter,
+/// read with them) as holder info. For a value locksmith wrote, the counter is the holder's
+/// token (only grants move it); a value of an earlier version (`ls1:`) carries its own.
+pub(crate) fn holder_from_value(value: &[u8], pttl_ms: i64, counter: Option<u64>) -> HolderInfo {
+    let mut info = parse_value(value, counter).unwrap_or_else(|| HolderInfo::new(FOREIGN_OWNER));
     if pttl_ms >= 0 {
         info = info.lease_left(std::time::Duration::from_millis(pttl_ms as u64));
     }
     info
 }
 
-fn parse_value(value: &[u8]) -> Option<HolderInfo> {
+fn parse_value(value: &[u8], counter: Option<u64>) -> Option<HolderInfo> {
     let text = std::str::from_utf8(value).ok()?;
-    let mut parts = text.splitn(5, ':');
-    if parts.next()? != VALUE_TAG {
-        return None;
+    let (tag, rest) = text.split_once(':')?;
+    let (_secret, rest) = rest.split_once(':')?;
+    let (token, rest) = match tag {
+        VALUE_TAG => (counter, rest),
+        OLD_VALUE_TAG => {
+            let (token, rest) = rest.split_once(':')?;
+            (Some(token.parse().ok()?), rest)
+        }
+        _ => return None,
+    };
+    let (since, owner) = rest.split_once(':')?;
+    let since: u64 = since.parse().ok()?;
+    let mut info =
+        HolderInfo::new(owner).since(UNIX_EPOCH + std::time::Duration::from_millis(since));
+    if let Some(t) = token {
+        info = info.token(FencingToken(t));
     }
-    let _secret = parts.next()?;
-    let token: u64 = parts.next()?.parse().ok()?;
-    let since: u64 = parts.next()?.parse().ok()?;
-    let owner = parts.next()?;
-    Some(
-        HolderInfo::new(owner)
-            .token(FencingToken(token))
-            .since(UNIX_EPOCH + std::time::Duration::from_millis(since)),
-    )
+    Some(info)
 }
 
 #[cfg(test)]
@@ -297,7 +316,7 @@ mod tests {
         let prefix = parts.owner_prefix();
         assert_eq!(prefix.len(), 37, "{prefix}");
         assert!(
-            prefix.starts_with("ls1:") && prefix.ends_with(':'),
+            prefix.starts_with("ls2:") && prefix.ends_with(':'),
             "{prefix}"
         );
         assert!(
@@ -306,13 +325,34 @@ mod tests {
         );
         assert_eq!(parts.head(), &prefix[..36]);
         assert_ne!(ValueParts::new("x").owner_prefix(), prefix);
-        let v = parts.with_token(17);
-        let info = holder_from_value(v.as_bytes(), 900);
+        assert_eq!(parts.value(), [&*prefix, parts.tail()].concat());
+        assert!(
+            parts.tail().ends_with(":host:1234 worker"),
+            "{}",
+            parts.tail()
+        );
+        let info = holder_from_value(parts.value().as_bytes(), 900, Some(17));
         assert_eq!(info.owner, "host:1234 worker");
         assert_eq!(info.token, Some(FencingToken(17)));
         assert!(info.since.is_some());
         assert_eq!(info.lease_left, Some(std::time::Duration::from_millis(900)));
-        let info = holder_from_value(b"3f2a-some-redis-py-token", -1);
+        assert_eq!(
+            owner_prefix_of(parts.value().as_bytes()),
+            Some(prefix.as_bytes())
+        );
+        // A value of an earlier version carries its token; the counter is not asked.
+        let old = b"ls1:0123456789abcdef0123456789abcdef:42:1700000000000:w:1";
+        let info = holder_from_value(old, -1, Some(99));
+        assert_eq!(
+            (info.owner.as_str(), info.token),
+            ("w:1", Some(FencingToken(42)))
+        );
+        assert_eq!(
+            owner_prefix_of(old),
+            Some(&b"ls1:0123456789abcdef0123456789abcdef:"[..])
+        );
+        let info = holder_from_value(b"3f2a-some-redis-py-token", -1, Some(5));
+        assert_eq!(info.token, None);
         assert_eq!(info.owner, FOREIGN_OWNER);
         assert_eq!(info.lease_left, None);
     }

@@ -74,12 +74,12 @@
 //!
 //! | Name | Type | Holds |
 //! |---|---|---|
-//! | `K` | string, PX = TTL | `ls1:<secret>:<token>:<since_unix_ms>:<owner>` while held |
-//! | `{K}:locksmith:fence` | string | the last fencing token handed out for `K`; never expires |
+//! | `K` | string, PX = TTL | `ls2:<secret>:<since_unix_ms>:<owner>` while held |
+//! | `{K}:locksmith:fence` | string | the last fencing token granted for `K` (while `K` is held, its holder's); never expires |
 //! | `{K}:locksmith:released` | pub/sub channel | a message on every release (empty, or in fair mode the next waiter's id) |
 //!
 //! `<secret>` is 128 random bits per grant: release and renew act only if the value starts with
-//! `ls1:<secret>:` (compare-and-delete, compare-and-`PEXPIRE`; never a bare `DEL`). The fence
+//! `ls2:<secret>:` (compare-and-delete, compare-and-`PEXPIRE`; never a bare `DEL`). The fence
 //! counter and channel names share `K`'s Redis Cluster hash slot: when `K` has a hash tag
 //! (`{user42}:cart`) the suffix is appended to `K` and the tag stays first; otherwise `K` itself
 //! is wrapped as the tag (`{K}…`). The one exception is a key with a `}` but no hash tag (`a}b`,
@@ -90,10 +90,13 @@
 //! [`Error::InvalidKey`]: locksmith_core::Error::InvalidKey
 //!
 //! Three Lua scripts (in `src/lua/`, run by `EVALSHA`) do the work, each in one round trip:
-//! **acquire** (`INCR` the counter, then `SET K value NX PX ttl` with that token in the value;
-//! a busy key answers its `PTTL`, and its attempt has used a token up: tokens only grow, with
-//! gaps), **release** (compare, `DEL`, `PUBLISH`), **renew** (compare, `PEXPIRE`; one call
-//! renews every lease of a batch, see "Loss and restarts").
+//! **acquire** (`SET K value NX PX ttl`, and only if that set it, `INCR` the counter for the
+//! grant's token: a busy key answers its `PTTL` and changes nothing, so each grant takes the
+//! next token and no other attempt does), **release** (compare, `DEL`, `PUBLISH`), **renew**
+//! (compare, `PEXPIRE`; one call renews every lease of a batch, see "Loss and restarts").
+//! `holder()` reads the value, its `PTTL` and the counter in one script: the counter is the
+//! holder's token. (Values written by earlier builds begin `ls1:` and carry the token
+//! themselves; they are still read, and released by their owners as before.)
 //! Keys travel as `KEYS`, values as `ARGV`: nothing is formatted into Lua.
 //!
 //! ## Key mapping
@@ -130,7 +133,7 @@
 //! | `locksmith:inbox:<random>` | pub/sub channel | one per backend: grants and wake-ups for its fair waiters |
 //!
 //! A waiter id is the backend's inbox channel, `#` and 128 random bits. A waiting `acquire`
-//! keeps one value head (`ls1:<secret>`) for all its attempts. The fair acquire script
+//! keeps one value head (`ls2:<secret>`) for all its attempts. The fair acquire script
 //! (`lua/acquire_fair.lua`) first drops waiters at the head whose deadline passed, then grants
 //! only if the key is free and the caller is the head (or nobody waits); otherwise it queues
 //! the caller (once) and records its grant request: its deadline (now + `waiter_timeout`,
@@ -271,16 +274,19 @@
 //! description recommends: run the nodes with `appendonly yes` + `appendfsync always`, or keep
 //! a restarted node out of service for longer than the longest TTL.
 //!
-//! `holder()` shows the owner held on a quorum of nodes and the grant's token: a write-back
-//! also puts the token into that node's copy of the value, so the nodes of W_A (a majority)
-//! all carry it, and no other value can be on a majority. The token is shown when the nodes
-//! that answered show one value on a majority (always, unless some of W_A did not answer).
+//! `holder()` shows the owner held on a quorum of nodes and the grant's token: on each node
+//! that holds the key, the counter is the token that node's grant took, raised by a write-back
+//! to the grant's token, and nothing else moves it while the key is held there; so the nodes
+//! of W_A (a majority) all show the grant's token, and no other token can be on a majority.
+//! The token is shown when the nodes that answered show one token on a majority (always,
+//! unless some of W_A did not answer).
 //!
 //! *Cost.* The counters of nodes that take part in every grant stay equal (a write-back is
 //! sent to every node that granted with a lower counter, even after a majority confirmed), so
 //! a grant's `INCR`s usually agree and an acquire is one fan-out. A write-back round (a second fan-out returning at a majority) is added only when
 //! they disagree: the first grant of a key (each node seeds its counter from its own clock),
-//! and after a node missed grants (it was down, or busy with another holder's key).
+//! and after a node missed grants (it was down, or granted to an attempt that then failed
+//! for want of a quorum and was undone).
 //! Release returns once a majority confirmed it; the requests to the other nodes are already
 //! sent.
 

@@ -15,7 +15,7 @@ use crate::conn::Node;
 use crate::fanout::{Answers, answered, count, errors, fan_out};
 use crate::layout::{Acquired, Names, ValueParts, holder_from_value, owner_prefix_of};
 use crate::renew_batch::{RenewRequest, Renewer};
-use crate::scripts::{ACQUIRE, FENCE_WRITEBACK, Lua, RELEASE};
+use crate::scripts::{ACQUIRE, FENCE_WRITEBACK, HOLDER, HolderRead, Lua, RELEASE};
 use crate::url::UrlOptions;
 use crate::waker::{Registration, Waker};
 
@@ -108,13 +108,7 @@ impl Shared {
             let node = &this.nodes[i];
             let live = node.live().await?;
             let mut conn = live.conn.clone();
-            let keys_and_args = (
-                names.lock(),
-                names.fence(),
-                parts.head(),
-                ttl_ms,
-                &parts.tail,
-            );
+            let keys_and_args = (names.lock(), names.fence(), parts.value(), ttl_ms);
             let n: i64 = ACQUIRE
                 .run(&mut conn, 2, keys_and_args)
                 .await
@@ -587,10 +581,8 @@ impl Backend for RedlockBackend {
                     let node = &shared.nodes[i];
                     let live = node.live().await?;
                     let mut conn = live.conn.clone();
-                    let got: (Option<Vec<u8>>, i64) = redis::pipe()
-                        .get(names.lock())
-                        .pttl(names.lock())
-                        .query_async(&mut conn)
+                    let got: HolderRead = HOLDER
+                        .run(&mut conn, 2, (names.lock(), names.fence()))
                         .await
                         .map_err(|e| node.failed(&live, Some(names.lock()), e))?;
                     Ok(got)
@@ -602,31 +594,32 @@ impl Backend for RedlockBackend {
         if answered(&answers) < shared.quorum() {
             return Err(shared.no_quorum(names.lock(), "cannot tell the holder", &answers));
         }
-        // The holder is whoever holds the key on a quorum (values differ per node only in the
-        // node's own token, after the owner prefix).
-        let values: Vec<(&[u8], i64)> = answers
+        // The holder is whoever holds the key on a quorum (by the owner prefix: values of
+        // earlier versions differ per node in the node's own token).
+        let values: Vec<(&[u8], i64, Option<u64>)> = answers
             .iter()
             .filter_map(|a| match a {
-                Some(Ok((Some(v), p))) => Some((v.as_slice(), *p)),
+                Some(Ok((Some(v), p, c))) => Some((v.as_slice(), *p, *c)),
                 _ => None,
             })
             .collect();
-        for (v, _) in &values {
+        for (v, _, c) in &values {
             let id = owner_prefix_of(v).unwrap_or(v);
-            let same: Vec<&(&[u8], i64)> = values
+            let same: Vec<&(&[u8], i64, Option<u64>)> = values
                 .iter()
-                .filter(|(w, _)| owner_prefix_of(w).unwrap_or(w) == id)
+                .filter(|(w, _, _)| owner_prefix_of(w).unwrap_or(w) == id)
                 .collect();
             if same.len() >= shared.quorum() {
-                let pttl = same.iter().map(|(_, p)| *p).min().unwrap_or(-1);
-                let mut info = holder_from_value(v, pttl);
-                // Each node's value carries the token as that node knows it: its own counter,
-                // replaced by the grant's token on the nodes written back. A majority (W_A in
-                // the crate docs) carries the grant's token; no other value can be on a
-                // majority. Shown when the nodes seen show it on a majority, else unknown.
+                let pttl = same.iter().map(|(_, p, _)| *p).min().unwrap_or(-1);
+                let mut info = holder_from_value(v, pttl, *c);
+                // Each node holding the key knows the token as its counter: the one its own
+                // grant took, raised to the grant's token on the nodes written back (nothing
+                // else moves it while the key is held there). A majority (W_A in the crate
+                // docs) has the grant's token; no other token can be on a majority. Shown
+                // when the nodes seen show it on a majority, else unknown.
                 let tokens: Vec<_> = same
                     .iter()
-                    .filter_map(|(w, p)| holder_from_value(w, *p).token)
+                    .filter_map(|(w, p, c)| holder_from_value(w, *p, *c).token)
                     .collect();
                 info.token = tokens
                     .iter()

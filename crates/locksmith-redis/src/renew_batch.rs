@@ -32,7 +32,7 @@ const MAX_GATHER_ROUNDS: usize = 8;
 pub(crate) struct RenewRequest {
     /// The lock key.
     pub(crate) lock: Arc<str>,
-    /// The holder's value prefix (`ls1:<secret>:`), compared by the script.
+    /// The holder's value prefix (`ls2:<secret>:`), compared by the script.
     pub(crate) owner_prefix: Arc<str>,
     /// The new TTL in ms.
     pub(crate) ttl_ms: u64,

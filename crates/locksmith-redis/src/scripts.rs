@@ -100,6 +100,10 @@ pub(crate) static LEAVE_QUEUE: Lua = Lua::new(concat!(
     include_str!("lua/fair.lua"),
     include_str!("lua/leave_queue.lua")
 ));
+/// Who holds a key: its value, PTTL and fence counter, read at once (lua/holder.lua).
+pub(crate) static HOLDER: Lua = Lua::new(include_str!("lua/holder.lua"));
+/// What [`HOLDER`] answers.
+pub(crate) type HolderRead = (Option<Vec<u8>>, i64, Option<u64>);
 /// Compare-and-delete of one exact value: the floor pair's release (lua/compare_and_delete.lua).
 pub(crate) static COMPARE_AND_DELETE: Lua = Lua::new(include_str!("lua/compare_and_delete.lua"));
 

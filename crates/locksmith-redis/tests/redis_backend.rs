@@ -77,9 +77,9 @@ async fn awkward_keys_map_to_the_documented_names() {
             b.try_acquire(&key, &opts()).await.unwrap().is_none(),
             "{key:?}"
         );
-        // An attempt that finds the key held uses a token up (documented): tokens only grow.
+        // An attempt that finds the key held takes no token: the counter stays the holder's.
         let counter: u64 = conn.get(&fence).await.unwrap();
-        assert_eq!(counter, g.fencing_token().get() + 1);
+        assert_eq!(counter, g.fencing_token().get());
         assert_eq!(lock, key, "the lock key is the plain key");
         let value: String = conn.get(&lock).await.unwrap();
         assert!(value.ends_with(":awkward"), "{value}");
@@ -427,13 +427,15 @@ async fn a_fair_release_hands_the_lock_to_the_next_waiter_inside_the_server() {
         .unwrap()
         .unwrap()
         .unwrap();
-    // The waiter holds it under the token the release wrote, above the last holder's.
-    let token_in_value: u64 = value.split(':').nth(2).unwrap().parse().unwrap();
-    assert_eq!(g.fencing_token().0, token_in_value);
+    // The waiter holds it under the token the release took (the counter's), above the last
+    // holder's.
+    let counter: u64 = conn.get("{fair-handover}:locksmith:fence").await.unwrap();
+    assert_eq!(g.fencing_token().0, counter);
     assert!(g.fencing_token() > first);
     assert!(g.is_held());
     let info = b.holder(key).await.unwrap().expect("held");
     assert_eq!(info.owner, "waiter-b");
+    assert_eq!(info.token, Some(g.fencing_token()));
     // Its lease is its own: renewal and release compare its value.
     assert!(g.renew().await.unwrap());
     assert!(g.release().await.unwrap());

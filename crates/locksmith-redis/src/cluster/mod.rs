@@ -12,11 +12,10 @@ use locksmith_core::{
     AcquireRequest, Backend, Capabilities, Error, Expiry, FencingToken, Grant, HolderInfo,
     KeyedQueue, LockKey, Result, mask_url,
 };
-use redis::AsyncCommands;
 
 use crate::conn::Node;
 use crate::layout::{Acquired, Names, ValueParts, hash_tag, holder_from_value};
-use crate::scripts::{ACQUIRE, COMPARE_AND_DELETE};
+use crate::scripts::{ACQUIRE, COMPARE_AND_DELETE, HOLDER, HolderRead};
 use crate::wait::Attempt;
 use crate::waker::Waker;
 use conn::Cluster;
@@ -112,13 +111,7 @@ impl Inner {
             names,
             prefix: Some(parts.owner_prefix()),
         };
-        let keys_and_args = (
-            names.lock(),
-            names.fence(),
-            parts.head(),
-            ttl_ms,
-            &parts.tail,
-        );
+        let keys_and_args = (names.lock(), names.fence(), parts.value(), ttl_ms);
         let sent_at = Instant::now();
         let reply = ACQUIRE.run::<i64, _, _>(&mut conn, 2, keys_and_args).await;
         let n = reply.map_err(|e| self.cluster.error(Some(names.lock()), e))?;
@@ -278,14 +271,11 @@ impl Backend for RedisClusterBackend {
     async fn holder(&self, key: &LockKey) -> Result<Option<HolderInfo>> {
         let names = Names::new(&self.inner.prefix, key);
         let mut conn = self.inner.cluster.conn().await?;
-        // Two commands rather than a pipeline: the client follows ASK only for single commands.
-        let mut conn2 = conn.clone();
-        let (value, pttl) = tokio::join!(
-            conn.get::<_, Option<Vec<u8>>>(names.lock()),
-            conn2.pttl::<_, i64>(names.lock())
-        );
-        let failed = |e| self.inner.cluster.error(Some(names.lock()), e);
-        let (value, pttl) = (value.map_err(failed)?, pttl.map_err(failed)?);
-        Ok(value.map(|v| holder_from_value(&v, pttl)))
+        // One script (a single command: the client follows ASK only for those).
+        let (value, pttl, counter): HolderRead = HOLDER
+            .run(&mut conn, 2, (names.lock(), names.fence()))
+            .await
+            .map_err(|e| self.inner.cluster.error(Some(names.lock()), e))?;
+        Ok(value.map(|v| holder_from_value(&v, pttl, counter)))
     }
 }

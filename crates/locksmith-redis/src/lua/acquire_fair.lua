@@ -1,7 +1,7 @@
 -- locksmith fair mode: acquire in first-come-first-served order, skipping dead waiters
 -- (token.lua and fair.lua are prepended).
 -- KEYS[1] lock key; KEYS[2] fence counter; KEYS[3] waiter queue; KEYS[4] waiters (see fair.lua).
--- ARGV[1] value head ("ls1:<secret>", the same for every attempt of one waiting acquire);
+-- ARGV[1] value head ("ls2:<secret>", the same for every attempt of one waiting acquire);
 -- ARGV[2] TTL ms; ARGV[3] value tail ("<since_ms>:<owner>"); ARGV[4] waiter id (random per
 -- acquire call); ARGV[5] waiter liveness bound ms; ARGV[6] '1' to join the queue when not
 -- granted, '0' for a single try; ARGV[7] this attempt's number (joining waiters).
@@ -14,8 +14,9 @@ if value and ARGV[6] == '1' then
   if string.sub(value, 1, string.len(mine)) == mine then
     -- A release handed the lock to this waiter while this attempt was on its way (or its
     -- inbox message was lost): it is granted, its TTL counted from this attempt.
+    -- Its token is the counter's: only grants move it.
     redis.call('PEXPIRE', KEYS[1], ARGV[2])
-    return tonumber(string.match(value, '^[^:]*:[^:]*:(%d+):'))
+    return tonumber(redis.call('GET', KEYS[2]))
   end
 end
 
@@ -27,7 +28,7 @@ if not value then
       redis.call('HDEL', KEYS[4], head)
     end
     local token = next_token(KEYS[2])
-    redis.call('SET', KEYS[1], lock_value(ARGV[1], token, ARGV[3]), 'PX', ARGV[2])
+    redis.call('SET', KEYS[1], lock_value(ARGV[1], ARGV[3]), 'PX', ARGV[2])
     return token
   end
   -- Free, yet others wait first (a holder whose lease ran out sends no release): serve the head.

@@ -4,6 +4,12 @@
 -- (only the first field for a waiter that leaves no grant request). A waiter id is
 -- "<its backend's inbox channel>#<random>".
 
+-- A holder's value: "<value head>:<since ms>:<owner>" (see layout.rs). The token is not in it:
+-- only grants take one, so the fence counter is the holder's token while the key is held.
+local function lock_value(head, tail)
+  return head .. ':' .. tail
+end
+
 -- The server's clock in ms.
 local function now_ms()
   local now = redis.call('TIME')
@@ -51,7 +57,7 @@ local function hand_over(lock, fence, queue, waiters, now, channel)
   local token = next_token(fence)
   -- The holder's "since" is now, not when it started waiting.
   local owner = string.match(tail, '^%d*:(.*)$') or tail
-  redis.call('SET', lock, lock_value(vhead, token, string.format('%d', now) .. ':' .. owner), 'PX', ttl)
+  redis.call('SET', lock, lock_value(vhead, string.format('%d', now) .. ':' .. owner), 'PX', ttl)
   redis.call('ZREM', queue, head)
   redis.call('HDEL', waiters, head)
   tell(head, channel, head .. ' ' .. string.format('%d', token) .. ' ' .. seq)

@@ -1,5 +1,5 @@
 -- locksmith: release a lock only if this holder still owns it, and wake the waiters.
--- KEYS[1] lock key. ARGV[1] the holder's value prefix ("ls1:<secret>:", the secret is random
+-- KEYS[1] lock key. ARGV[1] the holder's value prefix ("ls2:<secret>:", the secret is random
 -- per grant); ARGV[2] the key's release channel, on which an empty message wakes every waiter.
 -- (Fair mode releases with release_fair.lua.)
 -- Returns 1 when released, 0 when the key was not (or no longer) this holder's.

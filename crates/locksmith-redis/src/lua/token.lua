@@ -12,8 +12,3 @@ local function next_token(fence)
   end
   return token
 end
-
--- A holder's value: "<value head>:<token>:<since ms>:<owner>" (see layout.rs).
-local function lock_value(head, token, tail)
-  return head .. ':' .. string.format('%d', token) .. ':' .. tail
-end

@@ -23,6 +23,9 @@ use crate::wait::{KeyState, Orphans, Pending, Queue};
 /// holder record, such as `flock(1)`.
 pub const FOREIGN_OWNER: &str = "unknown (not a locksmith holder)";
 
+/// How long [`FileBackend::holder`] waits before looking again at a lock held without a record.
+const RECHECK: std::time::Duration = std::time::Duration::from_millis(10);
+
 /// Locks as `flock`ed files in one folder, with a fencing counter file per key.
 ///
 /// See the [crate docs](crate) for the layout, the key mapping and the limits.
@@ -303,30 +306,39 @@ impl Backend for FileBackend {
     /// Who holds `key`: the holder record's owner, token and grant time; or
     /// [`FOREIGN_OWNER`] when the lock is held without a record (`flock(1)`); or `None` when
     /// nobody holds it. Takes a shared lock for a moment to tell, and removes a record left
-    /// by a holder that crashed.
+    /// by a holder that crashed. A lock held without a record is looked at twice more,
+    /// [`RECHECK`] apart: a locksmith holder writes its record right after its grant and
+    /// removes it right before it lets go, and is not shown as foreign in between.
     ///
     /// # Errors
     /// [`Error::Backend`] when the lock or holder file cannot be read.
     ///
     /// # Cancel safety
-    /// Cancel-safe; it does not await.
+    /// Cancel-safe; it only reads (and removes a crashed holder's record).
     async fn holder(&self, key: &LockKey) -> Result<Option<HolderInfo>> {
         let files = KeyFiles::new(&self.dir, key.as_str());
-        match lockfile::probe(&files.lock).map_err(|e| self.err(key, e))? {
-            Probe::Free(shared) => {
-                if shared.is_some() && files.holder.exists() {
-                    holder::remove_stale(&files.holder);
+        let mut looks = 0;
+        loop {
+            match lockfile::probe(&files.lock).map_err(|e| self.err(key, e))? {
+                Probe::Free(shared) => {
+                    if shared.is_some() && files.holder.exists() {
+                        holder::remove_stale(&files.holder);
+                    }
+                    return Ok(None);
                 }
-                Ok(None)
-            }
-            Probe::Held => Ok(Some(
-                match holder::read(&files.holder).map_err(|e| self.err(key, e))? {
-                    Some(r) => HolderInfo::new(r.owner.clone())
-                        .token(FencingToken(r.token))
-                        .since(r.since()),
-                    None => HolderInfo::new(FOREIGN_OWNER),
+                Probe::Held => match holder::read(&files.holder).map_err(|e| self.err(key, e))? {
+                    Some(r) => {
+                        return Ok(Some(
+                            HolderInfo::new(r.owner.clone())
+                                .token(FencingToken(r.token))
+                                .since(r.since()),
+                        ));
+                    }
+                    None if looks < 2 => looks += 1,
+                    None => return Ok(Some(HolderInfo::new(FOREIGN_OWNER))),
                 },
-            )),
+            }
+            tokio::time::sleep(RECHECK).await;
         }
     }
 

@@ -113,7 +113,9 @@
 //! - One blocked thread per key that this process waits for while another process holds it.
 //! - [`holder`](locksmith_core::Backend::holder) takes a shared lock for an instant to tell
 //!   whether the key is held; a `try_acquire` racing with it may see the key busy.
-//!   Right after a grant, before the holder record is written, it may show [`FOREIGN_OWNER`].
+//!   A lock held without a holder record is looked at twice more, 10 ms apart, before it is
+//!   shown as [`FOREIGN_OWNER`] (a locksmith holder is without its record only right after its
+//!   grant and right before its release); a holder stalled longer in between is shown so.
 //! - Sharing a folder between users needs a folder and files writable by all of them
 //!   (a shared group and `umask 002`); lock files of another user are locked read-only.
 

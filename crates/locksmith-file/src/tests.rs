@@ -93,6 +93,25 @@ async fn corrupt_counter_is_a_clear_error_and_nothing_stays_held() {
 }
 
 #[tokio::test]
+async fn a_record_written_just_after_the_lock_is_still_seen() {
+    // A locksmith holder writes its record right after it locks (and removes it right before
+    // it unlocks): holder() in that instant looks again rather than calling it foreign.
+    let dir = tempfile::tempdir().unwrap();
+    let b = FileBackend::new(dir.path()).unwrap();
+    let k = key("window");
+    let f = foreign_lock(&b, &k).expect("free");
+    let files = crate::layout::KeyFiles::new(dir.path(), k.as_str());
+    let writer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(1));
+        crate::holder::write(&files, &crate::holder::HolderRecord::now("late", 7)).unwrap();
+    });
+    let h = b.holder(&k).await.unwrap().expect("held");
+    writer.join().unwrap();
+    assert_eq!((h.owner.as_str(), h.token.map(|t| t.get())), ("late", Some(7)));
+    drop(f);
+}
+
+#[tokio::test]
 async fn foreign_flock_excludes_and_shows_as_unknown_holder() {
     let dir = tempfile::tempdir().unwrap();
     let b = FileBackend::new(dir.path()).unwrap();

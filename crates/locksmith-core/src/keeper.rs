@@ -132,14 +132,18 @@ impl LeaseCell {
 
     /// First loss wins; later ones are ignored.
     pub(crate) fn mark_lost(&self, reason: LossReason) {
-        let mut lost = self.lost();
-        if lost.reason.is_some() {
-            return;
+        let tx = {
+            let mut lost = self.lost();
+            if lost.reason.is_some() {
+                return;
+            }
+            lost.reason = Some(reason.clone());
+            lost.tx.clone()
+        };
+        // Sent outside the lock: waking the receivers runs their wakers.
+        if let Some(tx) = tx {
+            tx.send_replace(Some(reason));
         }
-        if let Some(tx) = &lost.tx {
-            tx.send_replace(Some(reason.clone()));
-        }
-        lost.reason = Some(reason);
     }
 
     fn lost(&self) -> MutexGuard<'_, Lost> {

@@ -107,7 +107,10 @@ async fn a_record_written_just_after_the_lock_is_still_seen() {
     });
     let h = b.holder(&k).await.unwrap().expect("held");
     writer.join().unwrap();
-    assert_eq!((h.owner.as_str(), h.token.map(|t| t.get())), ("late", Some(7)));
+    assert_eq!(
+        (h.owner.as_str(), h.token.map(|t| t.get())),
+        ("late", Some(7))
+    );
     drop(f);
 }
 

@@ -307,7 +307,7 @@ impl Backend for FileBackend {
     /// [`FOREIGN_OWNER`] when the lock is held without a record (`flock(1)`); or `None` when
     /// nobody holds it. Takes a shared lock for a moment to tell, and removes a record left
     /// by a holder that crashed. A lock held without a record is looked at twice more,
-    /// [`RECHECK`] apart: a locksmith holder writes its record right after its grant and
+    /// 10 ms apart: a locksmith holder writes its record right after its grant and
     /// removes it right before it lets go, and is not shown as foreign in between.
     ///
     /// # Errors

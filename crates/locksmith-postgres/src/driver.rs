@@ -69,6 +69,15 @@ impl PgDriver {
     }
 
     async fn statements<'c>(&self, conn: &'c PgConn) -> Result<&'c Statements> {
+        if let Some(st) = conn.statements.get() {
+            return Ok(st);
+        }
+        // The first use on a connection prepares them all: boxed, so that the future of every
+        // statement is not as large as that (it was copied into each call's box).
+        Box::pin(self.prepare_statements(conn)).await
+    }
+
+    async fn prepare_statements<'c>(&self, conn: &'c PgConn) -> Result<&'c Statements> {
         conn.statements
             .get_or_try_init(|| async {
                 let c = &conn.client;

@@ -187,11 +187,20 @@ fn uncontended(c: &mut Criterion) {
 }
 
 async fn raw_contenders(url: &str, key: &str) -> Vec<Box<dyn Contender>> {
+    raw_contenders_with(url, "SELECT pg_advisory_lock($1::bigint)", key).await
+}
+
+/// Raw contenders whose lock statement is locksmith's wait statement (the lock, then the token
+/// from the sequence).
+async fn raw_token_contenders(url: &str, key: &str) -> Vec<Box<dyn Contender>> {
+    const WAIT: &str = include_str!("../sql/lock_wait_same_owner.sql");
+    raw_contenders_with(url, WAIT, key).await
+}
+
+async fn raw_contenders_with(url: &str, lock: &str, key: &str) -> Vec<Box<dyn Contender>> {
     let mut v: Vec<Box<dyn Contender>> = Vec::new();
     for _ in 0..8 {
-        v.push(Box::new(
-            Raw::new(url, "SELECT pg_advisory_lock($1::bigint)", hash_key(key)).await,
-        ));
+        v.push(Box::new(Raw::new(url, lock, hash_key(key)).await));
     }
     v
 }
@@ -207,6 +216,7 @@ fn contended(c: &mut Criterion) {
         &rt,
         "postgres",
         || raw_contenders(&url, "bench-c-raw"),
+        || raw_token_contenders(&url, "bench-c-raw-token"),
         || backend(&url),
     );
     let mut g = c.benchmark_group("postgres/contended_8");

@@ -259,17 +259,23 @@ pub fn locker_contenders(
 /// The `contended_8` figures criterion does not give (rate, wait quantiles, fairness), printed
 /// under `label`: 8 locksmith clients (a backend each) against 8 raw contenders in alternating
 /// half-second slices, so that a busy machine's load hits both alike, then one locksmith
-/// client shared by the 8 tasks against the raw contenders the same way. Every contender is
-/// connected and has taken the lock once before the first timed slice, and is kept across
-/// slices, so that connection set-up is timed on neither side.
-pub fn print_contended_8<Raw, RawFut>(
+/// client shared by the 8 tasks against the raw contenders the same way. Also timed alike:
+/// 8 raw contenders whose lock statement is locksmith's wait statement (the blocking lock and
+/// the fencing token in one statement; `raw_token`), which tells how much of a gap is the
+/// token's cost on the server. Every contender is connected and has taken the lock once
+/// before the first timed slice, and is kept across slices, so that connection set-up is
+/// timed on none of them.
+pub fn print_contended_8<Raw, RawFut, RawToken, RawTokenFut>(
     rt: &tokio::runtime::Runtime,
     label: &str,
     raw: Raw,
+    raw_token: RawToken,
     backend: impl Fn() -> Arc<dyn locksmith_core::Backend>,
 ) where
     Raw: Fn() -> RawFut,
     RawFut: Future<Output = Vec<Box<dyn Contender>>>,
+    RawToken: Fn() -> RawTokenFut,
+    RawTokenFut: Future<Output = Vec<Box<dyn Contender>>>,
 {
     let slice = Duration::from_millis(500);
     let mut raw_c = rt.block_on(warm(rt.block_on(raw())));
@@ -280,7 +286,10 @@ pub fn print_contended_8<Raw, RawFut>(
             .map(|_| LockerContender::boxed(shared.clone(), "bench-c-shared"))
             .collect(),
     ));
-    let (mut raw_stats, mut ours, mut shared_stats) = (
+    // After locksmith's first grants: they created the token's counter.
+    let mut token_c = rt.block_on(warm(rt.block_on(raw_token())));
+    let (mut raw_stats, mut ours, mut shared_stats, mut token_stats) = (
+        ContentionStats::empty(),
         ContentionStats::empty(),
         ContentionStats::empty(),
         ContentionStats::empty(),
@@ -290,6 +299,7 @@ pub fn print_contended_8<Raw, RawFut>(
             (&mut raw_stats, &mut raw_c),
             (&mut ours, &mut ours_c),
             (&mut shared_stats, &mut shared_c),
+            (&mut token_stats, &mut token_c),
         ] {
             let (s, back) = rt.block_on(contend_for_keep(std::mem::take(c), slice));
             stats.merge(s);
@@ -311,6 +321,18 @@ pub fn print_contended_8<Raw, RawFut>(
     println!(
         "{label} contended_8 locksmith (one shared client)/raw acquisitions/s: {:.2}",
         shared_stats.rate() / raw_stats.rate()
+    );
+    println!(
+        "{}",
+        token_stats.line(&format!(
+            "{label} contended_8 raw with locksmith's wait statement (token)"
+        ))
+    );
+    println!(
+        "{label} contended_8 raw with token/raw acquisitions/s: {:.2}; locksmith/raw with \
+         token: {:.2}",
+        token_stats.rate() / raw_stats.rate(),
+        ours.rate() / token_stats.rate()
     );
 }
 

@@ -33,20 +33,14 @@ impl Names {
     pub(crate) fn new(prefix: &str, key: &LockKey) -> Self {
         let key = key.as_str();
         let lock_len = prefix.len() + key.len();
-        let wrap = {
-            // `wraps_as_tag` of the lock name, without making it first.
-            let mut lock = String::with_capacity(lock_len);
-            lock.push_str(prefix);
-            lock.push_str(key);
-            wraps_as_tag(&lock)
-        };
-        let derived = lock_len + if wrap { 2 } else { 0 };
-        let mut all = String::with_capacity(
-            lock_len + 2 * derived + FENCE_SUFFIX.len() + CHANNEL_SUFFIX.len(),
-        );
+        // Room for the derived names as if the lock name were wrapped in `{}` (at most 4
+        // bytes more than needed).
+        let mut all =
+            String::with_capacity(3 * lock_len + 4 + FENCE_SUFFIX.len() + CHANNEL_SUFFIX.len());
         all.push_str(prefix);
         all.push_str(key);
         let fence_at = all.len();
+        let wrap = wraps_as_tag(&all);
         push_derived(&mut all, fence_at, wrap, FENCE_SUFFIX);
         let channel_at = all.len();
         push_derived(&mut all, fence_at, wrap, CHANNEL_SUFFIX);
@@ -223,13 +217,14 @@ impl ValueParts {
 /// redsync, a plain `SET key value NX PX`).
 pub const FOREIGN_OWNER: &str = "(not locksmith: a plain SET NX lock)";
 
-/// The owner prefix of a value written by locksmith (`ls1:<secret>:`), if it is one.
+/// The owner prefix of a value written by locksmith (`ls2:<secret>:`, or `ls1:<secret>:` by
+/// earlier builds), if it is one.
 pub(crate) fn owner_prefix_of(value: &[u8]) -> Option<&[u8]> {
-    let tag = VALUE_TAG.len();
-    let tagged = [VALUE_TAG, OLD_VALUE_TAG]
+    let tag = [VALUE_TAG, OLD_VALUE_TAG]
         .iter()
-        .any(|t| value.starts_with(t.as_bytes()));
-    if !tagged || value.get(tag) != Some(&b':') {
+        .find(|t| value.starts_with(t.as_bytes()))?
+        .len();
+    if value.get(tag) != Some(&b':') {
         return None;
     }
     let end = value[tag + 1..].iter().position(|b| *b == b':')?;

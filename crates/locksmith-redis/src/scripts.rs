@@ -106,16 +106,3 @@ pub(crate) static HOLDER: Lua = Lua::new(include_str!("lua/holder.lua"));
 pub(crate) type HolderRead = (Option<Vec<u8>>, i64, Option<u64>);
 /// Compare-and-delete of one exact value: the floor pair's release (lua/compare_and_delete.lua).
 pub(crate) static COMPARE_AND_DELETE: Lua = Lua::new(include_str!("lua/compare_and_delete.lua"));
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn hashes_are_the_sha1_of_the_sources() {
-        let sha1 = |s: &str| Script::new(s).get_hash().to_owned();
-        assert_eq!(ACQUIRE.hash(), sha1(ACQUIRE.source));
-        assert_eq!(ACQUIRE.hash().len(), 40);
-        assert_ne!(ACQUIRE.hash(), RELEASE.hash());
-    }
-}

@@ -34,7 +34,7 @@ impl CountingBackend {
 
     fn wrap(&self, grant: Option<Grant>) -> Option<Grant> {
         grant.map(|g| Grant {
-            lease: Box::new(CountingLease {
+            lease: std::sync::Arc::new(CountingLease {
                 inner: g.lease,
                 calls: Arc::clone(&self.calls),
             }),
@@ -90,7 +90,7 @@ impl Backend for CountingBackend {
 
 #[derive(Debug)]
 struct CountingLease {
-    inner: Box<dyn Lease>,
+    inner: std::sync::Arc<dyn Lease>,
     calls: Arc<AtomicU64>,
 }
 

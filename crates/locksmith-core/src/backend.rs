@@ -102,7 +102,7 @@ pub enum Expiry {
 #[derive(Debug)]
 pub struct Grant {
     /// The backend's handle on the held lock.
-    pub lease: Box<dyn Lease>,
+    pub lease: Arc<dyn Lease>,
     /// The fencing token of this grant.
     pub token: FencingToken,
     /// How the grant stays valid.
@@ -144,6 +144,14 @@ pub trait Lease: Send + Sync + fmt::Debug {
     /// # Cancel safety
     /// Cancel-safe: the lock is released or stays until its TTL or session ends.
     async fn release(&self) -> Result<bool>;
+
+    /// For a session-bound lock: how often the keeper checks its session with
+    /// [`Lease::renew`], on the keeper's shared timer queue (a failed check is a loss:
+    /// [`LossReason::SessionEnded`]). `None` (the default): no checks; the backend's
+    /// [`Lease::session_lost`] alone tells a loss. Ignored for TTL leases, which are renewed.
+    fn health_check(&self) -> Option<Duration> {
+        None
+    }
 
     /// Resolves when the session holding a session-bound lock ends. The default never resolves,
     /// which is right for TTL leases.

@@ -152,8 +152,19 @@ impl Guard {
     /// # Cancel safety
     /// If dropped midway, the guard's drop releases in the background instead.
     pub async fn release(mut self) -> Result<bool> {
-        self.cell.stop();
-        let held = self.cell.lease.release().await;
+        // The release is sent first (its first poll), and only then is the lease's keeping
+        // stopped, so that the next holder (waiting on the server) is not kept waiting for
+        // that bookkeeping. Until then, a loss the keeper reports is the release's own.
+        let mut release = self.cell.lease.release();
+        let mut stopped = false;
+        let held = std::future::poll_fn(|cx| {
+            let polled = release.as_mut().poll(cx);
+            if !std::mem::replace(&mut stopped, true) {
+                self.cell.stop();
+            }
+            polled
+        })
+        .await;
         self.done = true;
         self.cell.mark_lost(LossReason::Released);
         held

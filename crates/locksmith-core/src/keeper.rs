@@ -48,7 +48,9 @@ struct Lost {
 struct Keep {
     /// Renew in the background (a TTL lease whose guard asked for renewal).
     renewing: bool,
-    /// When the next renewal is due; `None` while one is in flight.
+    /// Check the session this often with `Lease::renew` (a session lease that asks for it).
+    checking: Option<Duration>,
+    /// When the next renewal or check is due; `None` while one is in flight.
     next_renew: Option<Instant>,
     /// The lease's place in the keeper's timer queue.
     timer: Option<TimerKey>,
@@ -188,8 +190,18 @@ impl LeaseCell {
         let lease = Arc::clone(&self.lease);
         {
             let mut k = self.keep();
-            k.renewing = renew && self.deadline().is_some();
-            k.next_renew = k.renewing.then(|| renew_at(Instant::now(), self.ttl / 3));
+            let ttl_lease = self.deadline().is_some();
+            k.renewing = renew && ttl_lease;
+            k.checking = if ttl_lease {
+                None
+            } else {
+                self.lease.health_check()
+            };
+            k.next_renew = match (k.renewing, k.checking) {
+                (true, _) => Some(renew_at(Instant::now(), self.ttl / 3)),
+                (false, Some(every)) => Some(renew_at(Instant::now(), every)),
+                (false, None) => None,
+            };
             k.session = Some(Box::pin(async move { lease.session_lost().await }));
             self.reschedule(&mut k);
         }
@@ -269,9 +281,12 @@ impl LeaseCell {
             self.finish(LossReason::Expired);
             return;
         }
-        if k.renewing && k.next_renew.is_some_and(|at| at <= now) {
+        if (k.renewing || k.checking.is_some()) && k.next_renew.is_some_and(|at| at <= now) {
             k.next_renew = None;
-            let task = tokio::spawn(renew_once(Arc::clone(self)));
+            let task = match k.checking {
+                Some(every) => tokio::spawn(check_once(Arc::clone(self), every)),
+                None => tokio::spawn(renew_once(Arc::clone(self))),
+            };
             k.renewal = Some(task.abort_handle());
         }
         self.reschedule(&mut k);
@@ -357,6 +372,30 @@ async fn renew_once(cell: Arc<LeaseCell>) {
                 return;
             }
             k.next_renew = Some(Instant::now() + retry);
+        }
+    }
+    cell.reschedule(&mut k);
+}
+
+/// One health check of a session lease (its `renew`, which the backend bounds): a failure is
+/// a loss; a confirmed session is checked again `every` later.
+async fn check_once(cell: Arc<LeaseCell>, every: Duration) {
+    let out = cell.lease.renew(cell.ttl).await;
+    let mut k = cell.keep();
+    if k.stopped {
+        return;
+    }
+    k.renewal = None;
+    match out {
+        Ok(true) => k.next_renew = Some(renew_at(Instant::now(), every)),
+        // The lease was released meanwhile; its release stops the keeping.
+        Ok(false) => return,
+        Err(err) => {
+            drop(k);
+            cell.finish(LossReason::SessionEnded(format!(
+                "the health check failed: {err}"
+            )));
+            return;
         }
     }
     cell.reschedule(&mut k);

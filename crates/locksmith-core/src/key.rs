@@ -53,6 +53,11 @@ impl LockKey {
         Ok(Self(Arc::from(key)))
     }
 
+    /// The key's text, shared (a clone of it costs no copy).
+    pub fn shared(&self) -> Arc<str> {
+        Arc::clone(&self.0)
+    }
+
     /// The key as text.
     pub fn as_str(&self) -> &str {
         &self.0

@@ -8,11 +8,49 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
 
+use crate::key::LockKey;
+
 /// Keys are shared with the entries that refer to them (one allocation per active key), and
 /// hashed with foldhash: this map is touched twice by every acquire, and SipHash of the key
 /// was most of that cost. foldhash is seeded per process, so keys still cannot be chosen to
 /// collide.
 type Map<T> = Arc<Mutex<HashMap<Arc<str>, Arc<AsyncMutex<T>>, foldhash::fast::RandomState>>>;
+
+/// What a [`KeyedQueue`] can be keyed by: a string, or a [`LockKey`] (whose shared string the
+/// queue keeps without a copy).
+pub trait QueueKey {
+    /// The key as text.
+    fn key_str(&self) -> &str;
+    /// The key as the queue keeps it while the key has a holder or waiters.
+    fn to_shared(&self) -> Arc<str>;
+}
+
+impl QueueKey for str {
+    fn key_str(&self) -> &str {
+        self
+    }
+    fn to_shared(&self) -> Arc<str> {
+        Arc::from(self)
+    }
+}
+
+impl QueueKey for String {
+    fn key_str(&self) -> &str {
+        self
+    }
+    fn to_shared(&self) -> Arc<str> {
+        Arc::from(self.as_str())
+    }
+}
+
+impl QueueKey for LockKey {
+    fn key_str(&self) -> &str {
+        self.as_str()
+    }
+    fn to_shared(&self) -> Arc<str> {
+        self.shared()
+    }
+}
 
 /// Per-key FIFO turns, each carrying backend state `T` that outlives a cancelled waiter (for
 /// example a server-side wait still in flight, for the next waiter to pick up).
@@ -64,12 +102,12 @@ impl<T: Default> KeyedQueue<T> {
         Self::default()
     }
 
-    fn entry(&self, key: &str) -> Entry<T> {
+    fn entry<K: QueueKey + ?Sized>(&self, key: &K) -> Entry<T> {
         let mut map = self.map.lock().expect("keyed queue");
-        let (key, cell) = match map.get_key_value(key) {
+        let (key, cell) = match map.get_key_value(key.key_str()) {
             Some((k, cell)) => (Arc::clone(k), Arc::clone(cell)),
             None => {
-                let (k, cell) = (Arc::<str>::from(key), Arc::default());
+                let (k, cell) = (key.to_shared(), Arc::default());
                 map.insert(Arc::clone(&k), Arc::clone(&cell));
                 (k, cell)
             }
@@ -88,7 +126,7 @@ impl<T: Default> KeyedQueue<T> {
     ///
     /// # Cancel safety
     /// Cancel-safe: a dropped waiter leaves the line and the key's state stays for others.
-    pub async fn turn(&self, key: &str) -> QueueTurn<T> {
+    pub async fn turn<K: QueueKey + ?Sized>(&self, key: &K) -> QueueTurn<T> {
         let entry = self.entry(key);
         let cell = Arc::clone(entry.cell.as_ref().expect("cell"));
         let guard = cell.lock_owned().await;
@@ -99,7 +137,7 @@ impl<T: Default> KeyedQueue<T> {
     }
 
     /// This key's turn if nobody holds or awaits it.
-    pub fn try_turn(&self, key: &str) -> Option<QueueTurn<T>> {
+    pub fn try_turn<K: QueueKey + ?Sized>(&self, key: &K) -> Option<QueueTurn<T>> {
         let entry = self.entry(key);
         let cell = Arc::clone(entry.cell.as_ref().expect("cell"));
         let guard = cell.try_lock_owned().ok()?;

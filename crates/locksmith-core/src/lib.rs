@@ -64,7 +64,7 @@ pub use election::{Election, Leadership};
 pub use error::{BoxError, Error, Result, mask_url, show_key};
 pub use guard::Guard;
 pub use key::{IntoLockKey, LockKey, MAX_KEY_BYTES};
-pub use keyed_queue::{KeyedQueue, QueueTurn};
+pub use keyed_queue::{KeyedQueue, QueueKey, QueueTurn};
 pub use locker::Locker;
 pub use loss::LossReason;
 pub use memory::MemoryBackend;

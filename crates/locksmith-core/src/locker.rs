@@ -50,7 +50,7 @@ impl Locker {
     }
 
     fn guard(&self, key: LockKey, grant: Grant, opts: &LockOptions) -> Guard {
-        let cell = LeaseCell::new(Arc::from(grant.lease), grant.expiry, opts.drift_value());
+        let cell = LeaseCell::new(grant.lease, grant.expiry, opts.drift_value());
         Guard::new(
             key,
             Arc::clone(&self.url),

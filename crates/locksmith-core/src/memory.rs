@@ -110,7 +110,7 @@ impl Table {
             expires: now + req.ttl,
         });
         Grant {
-            lease: Box::new(MemoryLease {
+            lease: std::sync::Arc::new(MemoryLease {
                 table: Arc::clone(self),
                 key: key.to_owned(),
                 id,

@@ -50,7 +50,7 @@ impl Default for LockOptions {
             ttl: DEFAULT_TTL,
             wait: WaitPolicy::Forever,
             renew: true,
-            owner: default_owner().into(),
+            owner: shared_default_owner(),
             drift: None,
         }
     }
@@ -169,9 +169,27 @@ impl LockOptions {
 
 /// `hostname:pid` of this process.
 pub fn default_owner() -> String {
-    // The host name is read once (a system call); the process id is read each time, so a
-    // forked child labels its locks with its own id.
+    shared_default_owner().to_string()
+}
+
+/// [`default_owner`], made once per process and shared by every [`LockOptions::new`] (most
+/// acquires make their options anew). The host name is read once; the process id is checked
+/// each time, so a forked child labels its locks with its own id.
+fn shared_default_owner() -> Arc<str> {
     static HOST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let host = HOST.get_or_init(|| gethostname::gethostname().to_string_lossy().into_owned());
-    format!("{host}:{}", std::process::id())
+    static LABEL: std::sync::Mutex<Option<(u32, Arc<str>)>> = std::sync::Mutex::new(None);
+    let pid = std::process::id();
+    let mut label = LABEL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    match &*label {
+        Some((of, l)) if *of == pid => Arc::clone(l),
+        _ => {
+            let host =
+                HOST.get_or_init(|| gethostname::gethostname().to_string_lossy().into_owned());
+            let l: Arc<str> = format!("{host}:{pid}").into();
+            *label = Some((pid, Arc::clone(&l)));
+            l
+        }
+    }
 }

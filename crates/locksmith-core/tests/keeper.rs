@@ -1,10 +1,12 @@
 //! The shared lease keeper (one per tokio runtime): renewal and expiry of many leases at once,
-//! runtimes that come and go, and a backend's session watcher that fires long after the grant.
+//! runtimes that come and go, a backend's session watcher that fires long after the grant, and
+//! the health checks of session leases.
 //! The memory backend gives real TTL leases; the session-bound backend below is test-only
 //! machinery for the keeper itself (what a backend does is tested against real servers in
 //! each backend's crate).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -161,7 +163,7 @@ impl Backend for Sessions {
     }
     async fn try_acquire(&self, _key: &LockKey, _req: &AcquireRequest) -> Result<Option<Grant>> {
         Ok(Some(Grant {
-            lease: Box::new(SessionLease {
+            lease: std::sync::Arc::new(SessionLease {
                 end: self.end.subscribe(),
             }),
             token: FencingToken(1),
@@ -212,6 +214,132 @@ async fn a_session_watcher_woken_long_after_the_grant_reports_the_loss() {
         assert!(matches!(reason, LossReason::SessionEnded(_)), "{reason:?}");
         assert!(!g.is_held());
     }
+}
+
+/// A session-bound backend whose leases ask the keeper for health checks every 20 ms; each
+/// check (`renew`) is counted, and fails from the `fail_from`-th on.
+#[derive(Debug)]
+struct Checked {
+    checks: Arc<AtomicU32>,
+    fail_from: u32,
+}
+
+#[derive(Debug)]
+struct CheckedLease {
+    checks: Arc<AtomicU32>,
+    fail_from: u32,
+}
+
+#[async_trait]
+impl Lease for CheckedLease {
+    async fn renew(&self, _ttl: Duration) -> Result<bool> {
+        let n = self.checks.fetch_add(1, Ordering::SeqCst) + 1;
+        if n >= self.fail_from {
+            return Err(locksmith_core::Error::backend(
+                "checked://test",
+                None,
+                "the session does not answer",
+                None,
+            ));
+        }
+        Ok(true)
+    }
+    async fn release(&self) -> Result<bool> {
+        Ok(true)
+    }
+    fn health_check(&self) -> Option<Duration> {
+        Some(Duration::from_millis(20))
+    }
+    async fn session_lost(&self) -> LossReason {
+        std::future::pending().await
+    }
+}
+
+#[async_trait]
+impl Backend for Checked {
+    fn scheme(&self) -> &'static str {
+        "checked"
+    }
+    fn display_url(&self) -> String {
+        "checked://test".into()
+    }
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::new(LeaseModel::Session).cross_process(false)
+    }
+    async fn try_acquire(&self, _key: &LockKey, _req: &AcquireRequest) -> Result<Option<Grant>> {
+        Ok(Some(Grant {
+            lease: Arc::new(CheckedLease {
+                checks: Arc::clone(&self.checks),
+                fail_from: self.fail_from,
+            }),
+            token: FencingToken(1),
+            expiry: Expiry::Session,
+        }))
+    }
+    async fn acquire(
+        &self,
+        key: &LockKey,
+        req: &AcquireRequest,
+        _deadline: Option<Instant>,
+    ) -> Result<Option<Grant>> {
+        self.try_acquire(key, req).await
+    }
+    async fn holder(&self, _key: &LockKey) -> Result<Option<HolderInfo>> {
+        Ok(None)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_keeper_checks_a_session_lease_until_a_check_fails_and_reports_that_as_a_loss() {
+    let checks = Arc::new(AtomicU32::new(0));
+    let backend = Arc::new(Checked {
+        checks: Arc::clone(&checks),
+        fail_from: 4,
+    });
+    let locker = Locker::new(backend as Arc<dyn Backend>);
+    // Checks are not renewals: they run with renewal off too.
+    let guard = locker
+        .acquire("checked", &LockOptions::new().renew(false))
+        .await
+        .unwrap();
+    let reason = tokio::time::timeout(PATIENCE, guard.lost()).await.unwrap();
+    match reason {
+        LossReason::SessionEnded(why) => {
+            assert!(why.contains("health check failed"), "{why}");
+            assert!(why.contains("does not answer"), "{why}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(!guard.is_held());
+    assert_eq!(
+        checks.load(Ordering::SeqCst),
+        4,
+        "three passed, the fourth failed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_released_session_lease_is_checked_no_more() {
+    let checks = Arc::new(AtomicU32::new(0));
+    let backend = Arc::new(Checked {
+        checks: Arc::clone(&checks),
+        fail_from: u32::MAX,
+    });
+    let locker = Locker::new(backend as Arc<dyn Backend>);
+    let guard = locker
+        .acquire("checked", &LockOptions::new())
+        .await
+        .unwrap();
+    let start = Instant::now();
+    while checks.load(Ordering::SeqCst) < 2 {
+        assert!(start.elapsed() < PATIENCE, "no health checks");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(guard.is_held());
+    assert!(guard.release().await.unwrap());
+    let after = checks.load(Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(checks.load(Ordering::SeqCst), after);
 }
 
 /// Acquires `n` keys one after the other.

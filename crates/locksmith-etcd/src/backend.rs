@@ -471,7 +471,7 @@ impl EtcdBackend {
         }
         let lease = queued.into_lease(rev, Arc::clone(&session), self.url.clone());
         Ok(Some(Grant {
-            lease: Box::new(lease),
+            lease: std::sync::Arc::new(lease),
             token: FencingToken(rev as u64),
             expiry: Expiry::Session,
         }))

@@ -163,7 +163,7 @@ impl FileBackend {
 
 fn grant(lease: Box<FileLease>, token: u64) -> Grant {
     Grant {
-        lease,
+        lease: std::sync::Arc::<FileLease>::from(lease),
         token: FencingToken(token),
         expiry: Expiry::Session,
     }

@@ -3,7 +3,6 @@
 use std::sync::{MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use locksmith_core::{BoxError, Error, HolderInfo, LockKey, Result};
 use locksmith_sql::{Driver, Settings, counter_setup_error};
 use mysql_async::prelude::Queryable;
@@ -109,7 +108,6 @@ impl MySqlDriver {
     }
 }
 
-#[async_trait]
 impl Driver for MySqlDriver {
     type Conn = MyConn;
     type Name = String;

@@ -2,7 +2,6 @@
 
 use std::sync::Mutex;
 
-use async_trait::async_trait;
 use locksmith_core::{Error, HolderInfo, LockKey, Result};
 use locksmith_sql::{Driver, Settings, counter_setup_error};
 use tokio::sync::{OnceCell, watch};
@@ -139,7 +138,6 @@ fn key_of(name: &i64) -> String {
     format!("#{name}")
 }
 
-#[async_trait]
 impl Driver for PgDriver {
     type Conn = PgConn;
     type Name = i64;

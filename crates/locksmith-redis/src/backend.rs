@@ -276,7 +276,7 @@ impl Inner {
             renewer: Arc::clone(&self.renewer),
         };
         Grant {
-            lease: Box::new(lease),
+            lease: std::sync::Arc::new(lease),
             token: FencingToken(token),
             expiry: Expiry::Ttl { sent_at, ttl },
         }

@@ -323,7 +323,7 @@ impl Shared {
             run_ids,
         };
         Ok(Attempt::Granted(Grant {
-            lease: Box::new(lease),
+            lease: std::sync::Arc::new(lease),
             token: FencingToken(token),
             expiry: Expiry::Ttl {
                 sent_at,

@@ -4,8 +4,8 @@
 
 use std::fmt;
 
-use async_trait::async_trait;
 use locksmith_core::{HolderInfo, LockKey, Result};
+use std::future::Future;
 
 use crate::Settings;
 
@@ -13,7 +13,6 @@ use crate::Settings;
 ///
 /// Every method that talks to the server gets the connection it must use; the engine pins one
 /// connection to each held lock and never shares a connection between two holders.
-#[async_trait]
 pub trait Driver: Send + Sync + fmt::Debug + 'static {
     /// A session: the connection a lock lives on.
     type Conn: Send + Sync + 'static;
@@ -57,7 +56,7 @@ pub trait Driver: Send + Sync + fmt::Debug + 'static {
     ///
     /// # Cancel safety
     /// Dropping the future drops the half-open connection.
-    async fn connect(&self) -> Result<Self::Conn>;
+    fn connect(&self) -> impl Future<Output = Result<Self::Conn>> + Send;
 
     /// Makes sure the fencing counter exists (creating it on first use). Called once per
     /// backend before the first lock, and again after a failure.
@@ -67,7 +66,7 @@ pub trait Driver: Send + Sync + fmt::Debug + 'static {
     ///
     /// # Cancel safety
     /// Idempotent; a dropped call is simply retried.
-    async fn prepare(&self, conn: &Self::Conn) -> Result<()>;
+    fn prepare(&self, conn: &Self::Conn) -> impl Future<Output = Result<()>> + Send;
 
     /// One attempt without waiting: takes the lock and, if granted, the next fencing token
     /// (in one round trip where the database allows), and records `owner` for introspection.
@@ -79,12 +78,12 @@ pub trait Driver: Send + Sync + fmt::Debug + 'static {
     /// # Cancel safety
     /// The engine drops the connection when the call is dropped, which releases anything the
     /// server granted.
-    async fn try_lock(
+    fn try_lock(
         &self,
         conn: &Self::Conn,
         name: &Self::Name,
         owner: &str,
-    ) -> Result<Option<u64>>;
+    ) -> impl Future<Output = Result<Option<u64>>> + Send;
 
     /// Blocks on the server until the lock is granted, then takes the next fencing token.
     ///
@@ -93,7 +92,12 @@ pub trait Driver: Send + Sync + fmt::Debug + 'static {
     ///
     /// # Cancel safety
     /// As [`Driver::try_lock`].
-    async fn lock_wait(&self, conn: &Self::Conn, name: &Self::Name, owner: &str) -> Result<u64>;
+    fn lock_wait(
+        &self,
+        conn: &Self::Conn,
+        name: &Self::Name,
+        owner: &str,
+    ) -> impl Future<Output = Result<u64>> + Send;
 
     /// Releases the lock held by this session. `Ok(false)` when the session did not hold it.
     ///
@@ -102,7 +106,11 @@ pub trait Driver: Send + Sync + fmt::Debug + 'static {
     ///
     /// # Cancel safety
     /// The engine drops the connection when the call is dropped.
-    async fn unlock(&self, conn: &Self::Conn, name: &Self::Name) -> Result<bool>;
+    fn unlock(
+        &self,
+        conn: &Self::Conn,
+        name: &Self::Name,
+    ) -> impl Future<Output = Result<bool>> + Send;
 
     /// Who holds the lock, seen from another session.
     ///
@@ -111,7 +119,11 @@ pub trait Driver: Send + Sync + fmt::Debug + 'static {
     ///
     /// # Cancel safety
     /// Cancel-safe; it only reads.
-    async fn holder(&self, conn: &Self::Conn, name: &Self::Name) -> Result<Option<HolderInfo>>;
+    fn holder(
+        &self,
+        conn: &Self::Conn,
+        name: &Self::Name,
+    ) -> impl Future<Output = Result<Option<HolderInfo>>> + Send;
 
     /// The database's bare lock-and-unlock pair on `conn`, with no fencing token and no owner
     /// record (`pg_try_advisory_lock` + `pg_advisory_unlock`, `GET_LOCK(name, 0)` +
@@ -123,7 +135,11 @@ pub trait Driver: Send + Sync + fmt::Debug + 'static {
     ///
     /// # Cancel safety
     /// The engine drops the connection when the call is dropped.
-    async fn native_pair(&self, conn: &Self::Conn, name: &Self::Name) -> Result<bool>;
+    fn native_pair(
+        &self,
+        conn: &Self::Conn,
+        name: &Self::Name,
+    ) -> impl Future<Output = Result<bool>> + Send;
 
     /// What [`Driver::native_pair`] runs, for reports.
     fn native_pair_name(&self) -> &'static str;
@@ -135,15 +151,15 @@ pub trait Driver: Send + Sync + fmt::Debug + 'static {
     ///
     /// # Cancel safety
     /// Cancel-safe.
-    async fn ping(&self, conn: &Self::Conn) -> Result<()>;
+    fn ping(&self, conn: &Self::Conn) -> impl Future<Output = Result<()>> + Send;
 
     /// Resolves with a reason when the driver learns, without a round trip, that the session
     /// has ended (the server closed it). The default never resolves: pings find out instead.
     ///
     /// # Cancel safety
     /// Cancel-safe; it only watches.
-    async fn closed(&self, _conn: &Self::Conn) -> String {
-        std::future::pending().await
+    fn closed(&self, _conn: &Self::Conn) -> impl Future<Output = String> + Send {
+        std::future::pending()
     }
 
     /// Stops a [`Driver::lock_wait`] still blocked on the server for `conn` (the engine then
@@ -151,7 +167,9 @@ pub trait Driver: Send + Sync + fmt::Debug + 'static {
     ///
     /// # Cancel safety
     /// Best effort; a dropped call leaves the wait to end when the session closes.
-    async fn cancel_wait(&self, _conn: &Self::Conn) {}
+    fn cancel_wait(&self, _conn: &Self::Conn) -> impl Future<Output = ()> + Send {
+        std::future::ready(())
+    }
 
     /// True when the driver knows that `conn` is closed (an idle connection is then not
     /// reused). The default says no.
@@ -167,7 +185,7 @@ pub trait Driver: Send + Sync + fmt::Debug + 'static {
     ///
     /// # Cancel safety
     /// Idempotent.
-    async fn warm_up(&self, _conn: &Self::Conn) -> Result<()> {
-        Ok(())
+    fn warm_up(&self, _conn: &Self::Conn) -> impl Future<Output = Result<()>> + Send {
+        std::future::ready(Ok(()))
     }
 }

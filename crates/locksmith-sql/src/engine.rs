@@ -186,23 +186,27 @@ impl<D: Driver> Inner<D> {
     }
 
     /// An idle connection or a new one (`true` when reused), with the counter prepared.
+    ///
+    /// Connecting and the counter set-up are boxed: they are rare, and their futures are
+    /// large; inline, they would make every acquire's future as large (copied on each move).
     async fn checkout(&self, key: Option<&str>) -> Result<(Arc<Session<D>>, bool)> {
         let (s, reused) = loop {
             match self.idle.take() {
                 Some(s) if self.driver.is_closed(&s.conn) => continue,
                 Some(s) => break (s, true),
-                None => break (self.connect(key).await?, false),
+                None => break (Box::pin(self.connect(key)).await?, false),
             }
         };
-        self.prepared
-            .get_or_try_init(|| {
+        if !self.prepared.initialized() {
+            Box::pin(self.prepared.get_or_try_init(|| {
                 self.bounded(
                     key,
                     "the fencing-counter setup",
                     self.driver.prepare(&s.conn),
                 )
-            })
+            }))
             .await?;
+        }
         Ok((s, reused))
     }
 
@@ -256,14 +260,14 @@ impl<D: Driver> Inner<D> {
         turn: QueueTurn<KeyState<D>>,
         token: u64,
     ) -> Grant {
-        let lease = SqlLease::new(Arc::clone(self), key.as_str(), name.clone(), s);
+        let lease = SqlLease::new(Arc::clone(self), key.clone(), name.clone(), s);
         // The next local waiter becomes the head of the line now and queues its server-side
         // wait behind this holder, so that a release hands the lock over in the server (one
         // round trip, like sessions blocked in the server's own queue) instead of releasing
         // first and only then starting the next wait.
         drop(turn);
         Grant {
-            lease: Box::new(lease),
+            lease: std::sync::Arc::new(lease),
             token: FencingToken(token),
             expiry: Expiry::Session,
         }
@@ -292,7 +296,7 @@ impl<D: Driver> Backend for SqlBackend<D> {
         let name = self.inner.driver.name_of(key)?;
         // Someone in this process awaits the key: it is busy. (A holder here has left the
         // line; the server then answers busy.)
-        let Some(turn) = self.inner.queue.try_turn(key.as_str()) else {
+        let Some(turn) = self.inner.queue.try_turn(key) else {
             return Ok(None);
         };
         if turn.wait.is_some() {
@@ -315,7 +319,7 @@ impl<D: Driver> Backend for SqlBackend<D> {
         let inner = &self.inner;
         let name = inner.driver.name_of(key)?;
         let k = Some(key.as_str());
-        let mut turn = inner.queue.turn(key.as_str()).await;
+        let mut turn = inner.queue.turn(key).await;
         if turn.wait.is_none() {
             // No attempt first: the blocking call returns at once when the lock is free, and
             // saves a round trip when it is not.

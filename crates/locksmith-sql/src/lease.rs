@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use locksmith_core::{Lease, LossReason, Result};
+use locksmith_core::{Lease, LockKey, LossReason, Result};
 
 use crate::driver::Driver;
 use crate::engine::Inner;
@@ -22,7 +22,7 @@ struct Held<D: Driver> {
 /// end.
 pub(crate) struct SqlLease<D: Driver> {
     inner: Arc<Inner<D>>,
-    key: String,
+    key: LockKey,
     name: D::Name,
     held: Mutex<Option<Held<D>>>,
     /// The pinned session, for the health check.
@@ -41,13 +41,13 @@ impl<D: Driver> fmt::Debug for SqlLease<D> {
 impl<D: Driver> SqlLease<D> {
     pub(crate) fn new(
         inner: Arc<Inner<D>>,
-        key: &str,
+        key: LockKey,
         name: D::Name,
         session: Arc<Session<D>>,
     ) -> Self {
         Self {
             inner,
-            key: key.to_owned(),
+            key,
             name,
             held: Mutex::new(Some(Held {
                 session: Arc::clone(&session),
@@ -104,10 +104,13 @@ async fn unlock<D: Driver>(
 
 #[async_trait]
 impl<D: Driver> Lease for SqlLease<D> {
-    /// A session lock has no TTL: `Ok(true)` when the pinned session answers a ping.
+    /// A session lock has no TTL: `Ok(true)` when the pinned session answers a ping (the
+    /// keeper's health check, every `health_check`).
     ///
     /// # Errors
-    /// When the session does not answer.
+    /// When the session does not answer within `statement_timeout`; the lease then gives the
+    /// session up (closed when the lease is dropped, which releases the lock) and a later
+    /// release answers `Ok(false)`.
     ///
     /// # Cancel safety
     /// Cancel-safe; it only reads.
@@ -116,13 +119,19 @@ impl<D: Driver> Lease for SqlLease<D> {
             return Ok(false);
         }
         let d = &self.inner.driver;
-        self.inner
+        let ping = self
+            .inner
             .bounded(
-                Some(&self.key),
+                Some(self.key.as_str()),
                 "the health check",
                 d.ping(&self.session.conn),
             )
-            .await?;
+            .await;
+        if let Err(e) = ping {
+            // The session is in doubt: give it up, so that nothing more is sent on it.
+            drop(self.take());
+            return Err(e);
+        }
         Ok(self.is_held())
     }
 
@@ -139,35 +148,25 @@ impl<D: Driver> Lease for SqlLease<D> {
         let Some(Held { session }) = self.take() else {
             return Ok(false);
         };
-        unlock(&self.inner, &self.key, &self.name, session).await
+        unlock(&self.inner, self.key.as_str(), &self.name, session).await
     }
 
-    /// Resolves when the pinned session ends (the driver sees it close, or a ping every
-    /// `health_check` fails or goes unanswered for `statement_timeout`).
+    /// The keeper pings the pinned session every `health_check` ([`Lease::renew`]).
+    fn health_check(&self) -> Option<Duration> {
+        Some(self.inner.settings.health_check)
+    }
+
+    /// Resolves when the driver sees the pinned session close. (A ping that fails or goes
+    /// unanswered for `statement_timeout` is reported by the keeper's health check.)
     ///
     /// # Cancel safety
     /// Cancel-safe; it only watches.
     async fn session_lost(&self) -> LossReason {
-        let every = self.inner.settings.health_check;
-        let d = &self.inner.driver;
-        let conn = &self.session.conn;
-        loop {
-            if !self.is_held() {
-                return LossReason::Released;
-            }
-            tokio::select! {
-                why = d.closed(conn) => return self.fail(why),
-                _ = tokio::time::sleep(every) => {
-                    if !self.is_held() {
-                        return LossReason::Released;
-                    }
-                    let ping = self.inner.bounded(Some(&self.key), "the health check", d.ping(conn));
-                    if let Err(e) = ping.await {
-                        return self.fail(format!("the health check failed: {e}"));
-                    }
-                }
-            }
+        if !self.is_held() {
+            return LossReason::Released;
         }
+        let why = self.inner.driver.closed(&self.session.conn).await;
+        self.fail(why)
     }
 }
 
@@ -179,7 +178,7 @@ impl<D: Driver> Drop for SqlLease<D> {
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             let (inner, key, name) = (Arc::clone(&self.inner), self.key.clone(), self.name.clone());
             rt.spawn(async move {
-                if let Err(e) = unlock(&inner, &key, &name, held.session).await {
+                if let Err(e) = unlock(&inner, key.as_str(), &name, held.session).await {
                     tracing::debug!(error = %e, "unlock on drop failed; the session was closed");
                 }
             });

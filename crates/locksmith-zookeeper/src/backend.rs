@@ -308,7 +308,7 @@ impl ZooKeeperBackend {
         }
         let lease = queued.into_lease(my_path, czxid, Arc::clone(&session), self.url.clone());
         Ok(Some(Grant {
-            lease: Box::new(lease),
+            lease: std::sync::Arc::new(lease),
             token: FencingToken(czxid as u64),
             expiry: Expiry::Session,
         }))

@@ -41,7 +41,7 @@ impl RslockBackend {
     fn grant(&self, lock: Lock, sent_at: Instant) -> Grant {
         let ttl = Duration::from_millis(lock.validity_time as u64);
         Grant {
-            lease: Box::new(RslockLease {
+            lease: std::sync::Arc::new(RslockLease {
                 manager: self.manager.clone(),
                 lock,
             }),

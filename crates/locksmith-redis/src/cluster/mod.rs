@@ -143,7 +143,7 @@ impl Inner {
             master,
         };
         Ok(Attempt::Granted(Grant {
-            lease: Box::new(lease),
+            lease: std::sync::Arc::new(lease),
             token: FencingToken(token),
             expiry: Expiry::Ttl {
                 sent_at,

@@ -17,7 +17,7 @@ use locksmith_core::{Backend, LockOptions, Locker};
 use locksmith_mysql::MySqlBackend;
 use locksmith_testkit::bench::{
     BoxFut, Contender, contend_count, interleaved_medians, locker_contenders, median,
-    print_contended_8, serve_crowd,
+    print_contended_8, serve_crowd, warm,
 };
 use locksmith_testkit::servers::mariadb::mariadb;
 use mysql_async::prelude::Queryable;
@@ -220,7 +220,9 @@ fn contended(c: &mut Criterion) {
         b.to_async(&rt).iter_custom(|iters| {
             let url = url.clone();
             async move {
-                contend_count(locker_contenders(8, "bench-c-ls", || backend(&url)), iters).await
+                // Connected before the clock starts, like the raw contenders.
+                let contenders = warm(locker_contenders(8, "bench-c-ls", || backend(&url))).await;
+                contend_count(contenders, iters).await
             }
         })
     });

@@ -95,13 +95,14 @@ async fn record_owner(
     c: &mut mysql_async::Conn,
     owner: &str,
 ) -> Result<()> {
-    let known = conn.owner().clone();
-    if known.as_deref() == Some(owner) {
-        return Ok(());
-    }
-    if known.is_none()
-        && let Err(e) = c.query_drop(PRUNE_OWNERS).await
-    {
+    let first = {
+        let known = conn.owner();
+        if known.as_deref() == Some(owner) {
+            return Ok(());
+        }
+        known.is_none()
+    };
+    if first && let Err(e) = c.query_drop(PRUNE_OWNERS).await {
         tracing::debug!(error = %e, "could not prune the owner records of closed connections");
     }
     c.exec_drop(SET_OWNER, (owner,))

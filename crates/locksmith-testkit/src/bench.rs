@@ -257,14 +257,17 @@ pub fn locker_contenders(
 }
 
 /// The `contended_8` figures criterion does not give (rate, wait quantiles, fairness), printed
-/// under `label`: 8 locksmith clients (a backend each) against 8 raw contenders in alternating
-/// half-second slices, so that a busy machine's load hits both alike, then one locksmith
-/// client shared by the 8 tasks against the raw contenders the same way. Also timed alike:
-/// 8 raw contenders whose lock statement is locksmith's wait statement (the blocking lock and
-/// the fencing token in one statement; `raw_token`), which tells how much of a gap is the
-/// token's cost on the server. Every contender is connected and has taken the lock once
-/// before the first timed slice, and is kept across slices, so that connection set-up is
-/// timed on none of them.
+/// under `label`: 8 locksmith clients (a backend each) against 8 raw contenders, then one
+/// locksmith client shared by the 8 tasks, and 8 raw contenders whose lock statement is
+/// locksmith's wait statement (the blocking lock and the fencing token in one statement;
+/// `raw_token`), which tells how much of a gap is the token's cost on the server.
+///
+/// The four are timed in alternating half-second slices over [`CONTENDED_ROUNDS`] rounds, the
+/// order rotating from round to round, so that a busy machine's load hits all alike. Each
+/// round makes every contender anew (new connections, so new server sessions), connects it
+/// and takes the lock once with it before the clock starts: on these VMs a connection's speed
+/// depends on where its server thread or process lands, and that stays with the connection,
+/// so a run that kept one set of connections per side compared two draws of that luck.
 pub fn print_contended_8<Raw, RawFut, RawToken, RawTokenFut>(
     rt: &tokio::runtime::Runtime,
     label: &str,
@@ -278,34 +281,27 @@ pub fn print_contended_8<Raw, RawFut, RawToken, RawTokenFut>(
     RawTokenFut: Future<Output = Vec<Box<dyn Contender>>>,
 {
     let slice = Duration::from_millis(500);
-    let mut raw_c = rt.block_on(warm(rt.block_on(raw())));
-    let mut ours_c = rt.block_on(warm(locker_contenders(8, "bench-c-ls", &backend)));
-    let shared = locksmith_core::Locker::new(backend());
-    let mut shared_c = rt.block_on(warm(
-        (0..8)
-            .map(|_| LockerContender::boxed(shared.clone(), "bench-c-shared"))
-            .collect(),
-    ));
-    // After locksmith's first grants: they created the token's counter.
-    let mut token_c = rt.block_on(warm(rt.block_on(raw_token())));
-    let (mut raw_stats, mut ours, mut shared_stats, mut token_stats) = (
-        ContentionStats::empty(),
-        ContentionStats::empty(),
-        ContentionStats::empty(),
-        ContentionStats::empty(),
-    );
-    for _ in 0..6 {
-        for (stats, c) in [
-            (&mut raw_stats, &mut raw_c),
-            (&mut ours, &mut ours_c),
-            (&mut shared_stats, &mut shared_c),
-            (&mut token_stats, &mut token_c),
-        ] {
-            let (s, back) = rt.block_on(contend_for_keep(std::mem::take(c), slice));
-            stats.merge(s);
-            *c = back;
+    let mut stats: [ContentionStats; 4] = std::array::from_fn(|_| ContentionStats::empty());
+    for round in 0..CONTENDED_ROUNDS {
+        // Made and warmed in this order: the token's counter exists once locksmith took a lock.
+        let shared = locksmith_core::Locker::new(backend());
+        let mut sides: [Vec<Box<dyn Contender>>; 4] = [
+            rt.block_on(warm(rt.block_on(raw()))),
+            rt.block_on(warm(locker_contenders(8, "bench-c-ls", &backend))),
+            rt.block_on(warm(
+                (0..8)
+                    .map(|_| LockerContender::boxed(shared.clone(), "bench-c-shared"))
+                    .collect(),
+            )),
+            rt.block_on(warm(rt.block_on(raw_token()))),
+        ];
+        for i in 0..4 {
+            let side = (round + i) % 4;
+            let (s, _) = rt.block_on(contend_for_keep(std::mem::take(&mut sides[side]), slice));
+            stats[side].merge(s);
         }
     }
+    let [raw_stats, ours, shared_stats, token_stats] = stats;
     println!("{}", raw_stats.line(&format!("{label} contended_8 raw")));
     println!("{}", ours.line(&format!("{label} contended_8 locksmith")));
     println!(
@@ -336,9 +332,13 @@ pub fn print_contended_8<Raw, RawFut, RawToken, RawTokenFut>(
     );
 }
 
+/// Rounds of [`print_contended_8`]: each times every side for half a second, on new
+/// connections.
+pub const CONTENDED_ROUNDS: usize = 12;
+
 /// Takes and releases the lock once with each contender, one after the other, so that each
 /// has connected (and prepared whatever it keeps) before it is timed.
-async fn warm(mut contenders: Vec<Box<dyn Contender>>) -> Vec<Box<dyn Contender>> {
+pub async fn warm(mut contenders: Vec<Box<dyn Contender>>) -> Vec<Box<dyn Contender>> {
     for c in &mut contenders {
         c.lock().await;
         c.unlock().await;

@@ -8,7 +8,11 @@
 //! idle time that marks it (7201 s plus a rotating slot, beyond Linux's default of 7200 s);
 //! after the handshake, the one socket of this process carrying that mark is the session's.
 //! It is duplicated, its idle time set back to 7200 s (the mark is free again), and the copy
-//! is registered with tokio's reactor, which reports the hang-up with the next epoll wake-up.
+//! goes into an epoll instance of its own that asks for a hang-up or an error and nothing
+//! else; that instance is registered with tokio's reactor, which reports the hang-up with the
+//! next epoll wake-up. (Registering the socket itself would make every reply an event the
+//! reactor handles and a wake-up of the lease's watcher: measured, 4 to 7 % of the contended
+//! acquisition rate.)
 //!
 //! Where the mark cannot be used (a `tcp_keepalive` given in the URL, a Unix socket, another
 //! socket of the process carrying the same mark, not Linux), there is no watch and the
@@ -62,48 +66,95 @@ mod imp {
     use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
     use std::os::unix::ffi::OsStrExt;
 
+    use tokio::io::Interest;
     use tokio::io::unix::AsyncFd;
-    use tokio::io::{Interest, Ready};
 
     use super::SETTLED_SECS;
 
-    /// A duplicate of a session's socket, registered with the reactor. Dropped with the
-    /// session, so the connection still closes when the session is dropped.
+    /// A duplicate of a session's socket in an epoll instance of its own that asks for
+    /// `EPOLLRDHUP` only (errors and hang-ups are always reported): replies do not make the
+    /// instance ready, so the reactor, which watches the instance, hears from it only when the
+    /// connection ends. Dropped with the session, so the connection still closes with it.
     pub(crate) struct HangUp {
-        fd: AsyncFd<OwnedFd>,
+        ep: AsyncFd<OwnedFd>,
+        _socket: OwnedFd,
     }
 
     impl HangUp {
-        /// Resolves when the peer closed or reset the connection, or the socket failed.
-        pub(crate) async fn wait(&self) -> String {
-            loop {
-                match self.fd.ready(Interest::READABLE | Interest::ERROR).await {
-                    Ok(mut guard) => {
-                        let r = guard.ready();
-                        if r.is_error() {
-                            return "the connection failed (seen on its socket)".to_owned();
-                        }
-                        if r.is_read_closed() {
-                            return "the connection was closed or reset (seen on its socket)"
-                                .to_owned();
-                        }
-                        // A reply the driver will read: not ours to consume.
-                        guard.clear_ready_matching(Ready::READABLE);
-                    }
-                    Err(e) => return format!("watching the connection's socket failed: {e}"),
+        fn new(socket: OwnedFd) -> io::Result<Self> {
+            // SAFETY: epoll_create1 takes no pointer; on success the new descriptor is ours.
+            let ep = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+            if ep < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            // SAFETY: `ep` is a fresh descriptor owned by nobody else.
+            let ep = unsafe { OwnedFd::from_raw_fd(ep) };
+            let mut ev = libc::epoll_event {
+                events: libc::EPOLLRDHUP as u32,
+                u64: 0,
+            };
+            // SAFETY: both descriptors are open; `ev` is valid for reads.
+            let rc = unsafe {
+                libc::epoll_ctl(
+                    ep.as_raw_fd(),
+                    libc::EPOLL_CTL_ADD,
+                    socket.as_raw_fd(),
+                    &raw mut ev,
+                )
+            };
+            if rc != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            // SAFETY: `ep` is an open descriptor the OwnedFd owns for the AsyncFd's lifetime.
+            let ep = unsafe { AsyncFd::register_with_interest(ep, Interest::READABLE) }?;
+            Ok(Self {
+                ep,
+                _socket: socket,
+            })
+        }
+
+        /// What the instance reports now, without waiting: `Some(why)` once the connection
+        /// ended or failed.
+        fn reason(&self) -> Option<String> {
+            let mut ev = libc::epoll_event { events: 0, u64: 0 };
+            // SAFETY: `ev` is valid for writes of one event; a zero timeout does not block.
+            let n = unsafe { libc::epoll_wait(self.ep.get_ref().as_raw_fd(), &raw mut ev, 1, 0) };
+            match n {
+                0 => None,
+                n if n < 0 => {
+                    let e = io::Error::last_os_error();
+                    (e.kind() != io::ErrorKind::Interrupted)
+                        .then(|| format!("watching the connection's socket failed: {e}"))
                 }
+                _ if ev.events & libc::EPOLLERR as u32 != 0 => {
+                    Some("the connection failed (seen on its socket)".to_owned())
+                }
+                _ => Some("the connection was closed or reset (seen on its socket)".to_owned()),
             }
         }
 
-        /// True when a hang-up has been seen already (without waiting).
-        pub(crate) fn seen(&self) -> bool {
-            let waker = std::task::Waker::noop();
-            let mut cx = std::task::Context::from_waker(waker);
-            match self.fd.poll_read_ready(&mut cx) {
-                std::task::Poll::Ready(Ok(guard)) => {
-                    let r = guard.ready();
-                    r.is_read_closed() || r.is_error()
+        /// Resolves when the peer closed or reset the connection, or the socket failed.
+        ///
+        /// Cancel-safe; it only watches.
+        pub(crate) async fn wait(&self) -> String {
+            loop {
+                let mut guard = match self.ep.readable().await {
+                    Ok(guard) => guard,
+                    Err(e) => return format!("watching the connection's socket failed: {e}"),
+                };
+                if let Some(why) = self.reason() {
+                    return why;
                 }
+                guard.clear_ready();
+            }
+        }
+
+        /// True when a hang-up has been seen already (without waiting; no system call unless
+        /// the reactor saw the instance ready).
+        pub(crate) fn seen(&self) -> bool {
+            let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+            match self.ep.poll_read_ready(&mut cx) {
+                std::task::Poll::Ready(Ok(_)) => self.reason().is_some(),
                 std::task::Poll::Ready(Err(_)) => true,
                 std::task::Poll::Pending => false,
             }
@@ -182,9 +233,8 @@ mod imp {
             return None;
         }
         set_keepidle(copy.as_raw_fd(), SETTLED_SECS);
-        // SAFETY: `copy` is an open descriptor the OwnedFd owns for the AsyncFd's lifetime.
-        match unsafe { AsyncFd::register_with_interest(copy, Interest::READABLE) } {
-            Ok(fd) => Some(HangUp { fd }),
+        match HangUp::new(copy) {
+            Ok(watch) => Some(watch),
             Err(e) => {
                 tracing::debug!(error = %e, "could not watch a MySQL connection's socket");
                 None

@@ -122,13 +122,49 @@ async fn a_manual_renewal_moves_the_deadline_of_an_unrenewed_lease() {
     assert_eq!(reason, LossReason::Expired);
 }
 
-/// A session-bound backend for the keeper's own tests: each grant's session ends when the
-/// test says so, and its watcher is woken (without ending) whenever the test pokes it.
-#[derive(Debug)]
-struct Sessions {
-    end: watch::Sender<u64>,
+/// A session-bound backend for the keeper's own tests: every grant's lease is made by the
+/// function it holds.
+struct SessionBackend<F>(F);
+
+impl<F> std::fmt::Debug for SessionBackend<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SessionBackend")
+    }
 }
 
+#[async_trait]
+impl<F: Fn() -> Arc<dyn Lease> + Send + Sync + 'static> Backend for SessionBackend<F> {
+    fn scheme(&self) -> &'static str {
+        "sessions"
+    }
+    fn display_url(&self) -> String {
+        "sessions://test".into()
+    }
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::new(LeaseModel::Session).cross_process(false)
+    }
+    async fn try_acquire(&self, _key: &LockKey, _req: &AcquireRequest) -> Result<Option<Grant>> {
+        Ok(Some(Grant {
+            lease: (self.0)(),
+            token: FencingToken(1),
+            expiry: Expiry::Session,
+        }))
+    }
+    async fn acquire(
+        &self,
+        key: &LockKey,
+        req: &AcquireRequest,
+        _deadline: Option<Instant>,
+    ) -> Result<Option<Grant>> {
+        self.try_acquire(key, req).await
+    }
+    async fn holder(&self, _key: &LockKey) -> Result<Option<HolderInfo>> {
+        Ok(None)
+    }
+}
+
+/// A lease whose session ends when the test says so; its watcher is woken (without ending)
+/// whenever the test pokes it.
 #[derive(Debug)]
 struct SessionLease {
     end: watch::Receiver<u64>,
@@ -150,52 +186,22 @@ impl Lease for SessionLease {
     }
 }
 
-#[async_trait]
-impl Backend for Sessions {
-    fn scheme(&self) -> &'static str {
-        "sessions"
-    }
-    fn display_url(&self) -> String {
-        "sessions://test".into()
-    }
-    fn capabilities(&self) -> Capabilities {
-        Capabilities::new(LeaseModel::Session).cross_process(false)
-    }
-    async fn try_acquire(&self, _key: &LockKey, _req: &AcquireRequest) -> Result<Option<Grant>> {
-        Ok(Some(Grant {
-            lease: std::sync::Arc::new(SessionLease {
-                end: self.end.subscribe(),
-            }),
-            token: FencingToken(1),
-            expiry: Expiry::Session,
-        }))
-    }
-    async fn acquire(
-        &self,
-        key: &LockKey,
-        req: &AcquireRequest,
-        _deadline: Option<Instant>,
-    ) -> Result<Option<Grant>> {
-        self.try_acquire(key, req).await
-    }
-    async fn holder(&self, _key: &LockKey) -> Result<Option<HolderInfo>> {
-        Ok(None)
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_watcher_woken_long_after_the_grant_reports_the_loss() {
-    let sessions = Arc::new(Sessions {
-        end: watch::channel(0).0,
-    });
-    let locker = Locker::new(Arc::clone(&sessions) as Arc<dyn Backend>);
+    let sessions = Arc::new(watch::channel(0u64).0);
+    let for_grants = Arc::clone(&sessions);
+    let locker = Locker::new(Arc::new(SessionBackend(move || {
+        Arc::new(SessionLease {
+            end: for_grants.subscribe(),
+        }) as Arc<dyn Lease>
+    })));
     let guards: Vec<_> = acquire_many(&locker, 50).await;
     // Wake every watcher many times from another thread without ending the sessions: the
     // keeper polls them and they stay held.
     let poker = Arc::clone(&sessions);
     std::thread::spawn(move || {
         for i in 0..100u64 {
-            poker.end.send_replace(2 * i + 1);
+            poker.send_replace(2 * i + 1);
         }
     })
     .join()
@@ -206,7 +212,7 @@ async fn a_session_watcher_woken_long_after_the_grant_reports_the_loss() {
     }
     // Now end them, again from another thread: every guard's lost() resolves.
     let ender = Arc::clone(&sessions);
-    std::thread::spawn(move || ender.end.send_replace(1000))
+    std::thread::spawn(move || ender.send_replace(1000))
         .join()
         .unwrap();
     for g in &guards {
@@ -216,14 +222,8 @@ async fn a_session_watcher_woken_long_after_the_grant_reports_the_loss() {
     }
 }
 
-/// A session-bound backend whose leases ask the keeper for health checks every 20 ms; each
-/// check (`renew`) is counted, and fails from the `fail_from`-th on.
-#[derive(Debug)]
-struct Checked {
-    checks: Arc<AtomicU32>,
-    fail_from: u32,
-}
-
+/// A lease that asks the keeper for health checks every 20 ms; each check (`renew`) is
+/// counted, and fails from the `fail_from`-th on.
 #[derive(Debug)]
 struct CheckedLease {
     checks: Arc<AtomicU32>,
@@ -255,48 +255,21 @@ impl Lease for CheckedLease {
     }
 }
 
-#[async_trait]
-impl Backend for Checked {
-    fn scheme(&self) -> &'static str {
-        "checked"
-    }
-    fn display_url(&self) -> String {
-        "checked://test".into()
-    }
-    fn capabilities(&self) -> Capabilities {
-        Capabilities::new(LeaseModel::Session).cross_process(false)
-    }
-    async fn try_acquire(&self, _key: &LockKey, _req: &AcquireRequest) -> Result<Option<Grant>> {
-        Ok(Some(Grant {
-            lease: Arc::new(CheckedLease {
-                checks: Arc::clone(&self.checks),
-                fail_from: self.fail_from,
-            }),
-            token: FencingToken(1),
-            expiry: Expiry::Session,
-        }))
-    }
-    async fn acquire(
-        &self,
-        key: &LockKey,
-        req: &AcquireRequest,
-        _deadline: Option<Instant>,
-    ) -> Result<Option<Grant>> {
-        self.try_acquire(key, req).await
-    }
-    async fn holder(&self, _key: &LockKey) -> Result<Option<HolderInfo>> {
-        Ok(None)
-    }
+/// A backend whose leases are [`CheckedLease`]s sharing `checks`.
+fn checked(checks: &Arc<AtomicU32>, fail_from: u32) -> Locker {
+    let checks = Arc::clone(checks);
+    Locker::new(Arc::new(SessionBackend(move || {
+        Arc::new(CheckedLease {
+            checks: Arc::clone(&checks),
+            fail_from,
+        }) as Arc<dyn Lease>
+    })))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_keeper_checks_a_session_lease_until_a_check_fails_and_reports_that_as_a_loss() {
     let checks = Arc::new(AtomicU32::new(0));
-    let backend = Arc::new(Checked {
-        checks: Arc::clone(&checks),
-        fail_from: 4,
-    });
-    let locker = Locker::new(backend as Arc<dyn Backend>);
+    let locker = checked(&checks, 4);
     // Checks are not renewals: they run with renewal off too.
     let guard = locker
         .acquire("checked", &LockOptions::new().renew(false))
@@ -321,11 +294,7 @@ async fn the_keeper_checks_a_session_lease_until_a_check_fails_and_reports_that_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_released_session_lease_is_checked_no_more() {
     let checks = Arc::new(AtomicU32::new(0));
-    let backend = Arc::new(Checked {
-        checks: Arc::clone(&checks),
-        fail_from: u32::MAX,
-    });
-    let locker = Locker::new(backend as Arc<dyn Backend>);
+    let locker = checked(&checks, u32::MAX);
     let guard = locker
         .acquire("checked", &LockOptions::new())
         .await

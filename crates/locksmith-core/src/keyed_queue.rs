@@ -34,15 +34,6 @@ impl QueueKey for str {
     }
 }
 
-impl QueueKey for String {
-    fn key_str(&self) -> &str {
-        self
-    }
-    fn to_shared(&self) -> Arc<str> {
-        Arc::from(self.as_str())
-    }
-}
-
 impl QueueKey for LockKey {
     fn key_str(&self) -> &str {
         self.as_str()

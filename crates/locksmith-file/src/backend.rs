@@ -46,7 +46,7 @@ impl std::fmt::Debug for FileBackend {
 
 /// A step run off the async runtime: the lease when granted, or the turn back when busy.
 enum Step {
-    Granted(Box<FileLease>, u64),
+    Granted(std::sync::Arc<FileLease>, u64),
     Busy(QueueTurn<KeyState>),
 }
 
@@ -132,7 +132,7 @@ impl FileBackend {
 
     async fn acquire_waiting(&self, key: &LockKey, req: &AcquireRequest) -> Result<Grant> {
         let files = KeyFiles::new(&self.dir, key.as_str());
-        let mut turn = self.queue.turn(&files.stem).await;
+        let mut turn = self.queue.turn(files.stem.as_str()).await;
         // A wait inherited from a waiter that left means the lock is busy: skip the attempt.
         let mut file = None;
         loop {
@@ -161,9 +161,9 @@ impl FileBackend {
     }
 }
 
-fn grant(lease: Box<FileLease>, token: u64) -> Grant {
+fn grant(lease: std::sync::Arc<FileLease>, token: u64) -> Grant {
     Grant {
-        lease: std::sync::Arc::<FileLease>::from(lease),
+        lease,
         token: FencingToken(token),
         expiry: Expiry::Session,
     }
@@ -188,7 +188,7 @@ fn grant_step(
     };
     let token = token::next(&files)?;
     // From here the lease owns the lock: an error below drops it, which unlocks.
-    let lease = Box::new(FileLease::new(file, turn, files.clone(), token, url, key));
+    let lease = std::sync::Arc::new(FileLease::new(file, turn, files.clone(), token, url, key));
     holder::write(&files, &HolderRecord::now(&owner, token))?;
     Ok(Step::Granted(lease, token))
 }
@@ -265,7 +265,7 @@ impl Backend for FileBackend {
     /// Cancel-safe: a lock taken after the future was dropped is released at once.
     async fn try_acquire(&self, key: &LockKey, req: &AcquireRequest) -> Result<Option<Grant>> {
         let files = KeyFiles::new(&self.dir, key.as_str());
-        let Some(mut turn) = self.queue.try_turn(&files.stem) else {
+        let Some(mut turn) = self.queue.try_turn(files.stem.as_str()) else {
             return Ok(None);
         };
         let file = match turn.pending.as_ref().map(Pending::try_take) {

@@ -117,15 +117,20 @@ mod imp {
         /// ended or failed.
         fn reason(&self) -> Option<String> {
             let mut ev = libc::epoll_event { events: 0, u64: 0 };
-            // SAFETY: `ev` is valid for writes of one event; a zero timeout does not block.
-            let n = unsafe { libc::epoll_wait(self.ep.get_ref().as_raw_fd(), &raw mut ev, 1, 0) };
+            let n = loop {
+                // SAFETY: `ev` is valid for writes of one event; a zero timeout does not block.
+                let n =
+                    unsafe { libc::epoll_wait(self.ep.get_ref().as_raw_fd(), &raw mut ev, 1, 0) };
+                if n >= 0 || io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+                    break n;
+                }
+            };
             match n {
                 0 => None,
-                n if n < 0 => {
-                    let e = io::Error::last_os_error();
-                    (e.kind() != io::ErrorKind::Interrupted)
-                        .then(|| format!("watching the connection's socket failed: {e}"))
-                }
+                n if n < 0 => Some(format!(
+                    "watching the connection's socket failed: {}",
+                    io::Error::last_os_error()
+                )),
                 _ if ev.events & libc::EPOLLERR as u32 != 0 => {
                     Some("the connection failed (seen on its socket)".to_owned())
                 }

@@ -297,7 +297,7 @@ pub fn print_contended_8<Raw, RawFut, RawToken, RawTokenFut>(
         ];
         for i in 0..4 {
             let side = (round + i) % 4;
-            let (s, _) = rt.block_on(contend_for_keep(std::mem::take(&mut sides[side]), slice));
+            let s = rt.block_on(contend_for(std::mem::take(&mut sides[side]), slice));
             stats[side].merge(s);
         }
     }

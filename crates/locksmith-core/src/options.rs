@@ -173,23 +173,49 @@ pub fn default_owner() -> String {
 }
 
 /// [`default_owner`], made once per process and shared by every [`LockOptions::new`] (most
-/// acquires make their options anew). The host name is read once; the process id is checked
-/// each time, so a forked child labels its locks with its own id.
+/// acquires make their options anew). The host name is read once; the label is made again in
+/// the child of a fork (which has an id of its own), told by [`FORKS`]. Asking the kernel for
+/// the process id on every call cost a system call per acquire.
 fn shared_default_owner() -> Arc<str> {
     static HOST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    static LABEL: std::sync::Mutex<Option<(u32, Arc<str>)>> = std::sync::Mutex::new(None);
-    let pid = std::process::id();
+    static LABEL: std::sync::Mutex<Option<(u64, Arc<str>)>> = std::sync::Mutex::new(None);
+    count_forks();
+    let forks = FORKS.load(std::sync::atomic::Ordering::Acquire);
     let mut label = LABEL
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     match &*label {
-        Some((of, l)) if *of == pid => Arc::clone(l),
+        Some((made_after, l)) if *made_after == forks => Arc::clone(l),
         _ => {
             let host =
                 HOST.get_or_init(|| gethostname::gethostname().to_string_lossy().into_owned());
-            let l: Arc<str> = format!("{host}:{pid}").into();
-            *label = Some((pid, Arc::clone(&l)));
+            let l: Arc<str> = format!("{host}:{}", std::process::id()).into();
+            *label = Some((forks, Arc::clone(&l)));
             l
         }
     }
+}
+
+/// Forks this process has been through (in its line of descent): each child of a fork counts
+/// one more than its parent, so a label made before the fork is not taken for the child's.
+static FORKS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Has the C library count [`FORKS`] in every child of a fork, once per process.
+fn count_forks() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        #[cfg(unix)]
+        {
+            extern "C" fn in_child() {
+                // An atomic add: async-signal-safe, all a child of a fork may do here.
+                FORKS.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+            }
+            // SAFETY: registers a handler that only adds to an atomic, which is safe to run in
+            // the child of a fork; no handler for before or in the parent.
+            let rc = unsafe { libc::pthread_atfork(None, None, Some(in_child)) };
+            if rc != 0 {
+                tracing::warn!(rc, "pthread_atfork failed: a forked child would keep its parent's default owner label");
+            }
+        }
+    });
 }

@@ -1,2 +1,4 @@
--- $1: the advisory id (bigint). False (and a server warning) when this session did not hold it.
-SELECT pg_advisory_unlock($1::bigint) AS released
+-- $1: the advisory id (bigint). One row when this session held the lock and released it;
+-- none (and a server warning) when it did not hold it. Run with `execute`, which counts the
+-- rows without building them.
+SELECT 1 WHERE pg_advisory_unlock($1::bigint)

@@ -287,12 +287,12 @@ impl Driver for PgDriver {
 
     async fn unlock(&self, conn: &PgConn, name: &i64) -> Result<bool> {
         let st = self.statements(conn).await?;
-        let row = conn
+        let released = conn
             .client
-            .query_one(&st.unlock, &[name])
+            .execute(&st.unlock, &[name])
             .await
             .map_err(|e| self.err(Some(&key_of(name)), "the unlock failed", e))?;
-        Ok(row.get(0))
+        Ok(released == 1)
     }
 
     async fn holder(&self, conn: &PgConn, name: &i64) -> Result<Option<HolderInfo>> {

@@ -1,13 +1,15 @@
 //! PostgreSQL-specific behaviour on a private cluster: loss when the server terminates the
 //! holder's session, interoperation with psql, keys that look like SQL, a crowd of waiters on
-//! few connections, a server that does not answer, and a role that may not create the counter.
+//! few connections, a server that does not answer, a role that may not create the counter, and
+//! the unlock's answer.
 
 use std::process::Output;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use locksmith_core::{LockOptions, Locker, LossReason};
-use locksmith_postgres::{PgBackend, hash_key};
+use locksmith_postgres::{PgBackend, PgDriver, hash_key};
+use locksmith_sql::Driver;
 use locksmith_testkit::servers::postgres::{Postgres, postgres, psql_command};
 
 const PATIENCE: Duration = Duration::from_secs(60);
@@ -230,4 +232,43 @@ async fn role_without_create_gets_the_sql_to_run() {
     let g = locker(&url).acquire("k", &opts()).await.unwrap();
     assert!(g.fencing_token().get() >= 1);
     assert!(g.release().await.unwrap());
+}
+
+/// The unlock tells whether this session held the lock (a release answers `Ok(true)` only
+/// then), and never frees a lock another session holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_unlock_says_whether_this_session_held_the_lock() {
+    let pg = postgres();
+    let (driver, _) = PgDriver::from_url(&pg.url).expect("url");
+    let (holder, other) = (
+        driver.connect().await.expect("connect"),
+        driver.connect().await.expect("connect"),
+    );
+    driver.prepare(&holder).await.expect("counter");
+    let id = hash_key("unlock-answer");
+    let token = driver.try_lock(&holder, &id, "holder").await.expect("try");
+    assert!(token.is_some(), "a free lock is granted");
+    assert!(
+        !driver.unlock(&other, &id).await.expect("unlock"),
+        "a session that does not hold the lock is told so"
+    );
+    assert_eq!(
+        driver.try_lock(&other, &id, "other").await.expect("try"),
+        None,
+        "another session's unlock left the lock held"
+    );
+    assert!(driver.unlock(&holder, &id).await.expect("unlock"));
+    assert!(
+        !driver.unlock(&holder, &id).await.expect("unlock"),
+        "a second unlock finds nothing held"
+    );
+    assert!(
+        driver
+            .try_lock(&other, &id, "other")
+            .await
+            .expect("try")
+            .is_some(),
+        "the lock is free after the holder's unlock"
+    );
+    assert!(driver.unlock(&other, &id).await.expect("unlock"));
 }

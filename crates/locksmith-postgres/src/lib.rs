@@ -53,6 +53,10 @@
 //! | `sslrootcert=PATH` | PEM file of the CAs to trust; without it, `verify-*` trust this machine's root certificates |
 //! | `sslcert=PATH`, `sslkey=PATH` | a client certificate chain and its key (PEM), for servers that ask for one |
 //!
+//! As in libpq, an option the URL leaves out is taken from its environment variable when that
+//! is set and not empty: `PGSSLMODE`, `PGSSLROOTCERT`, `PGSSLCERT`, `PGSSLKEY` (the URL wins;
+//! an error caused by one names it). libpq's default files under `~/.postgresql/` are not read.
+//!
 //! The files are read once, when the URL is parsed: a missing or unreadable file, one without
 //! a certificate, or `sslrootcert` with `disable`/`prefer` (where it would go unused) is an
 //! [`Error::InvalidUrl`](locksmith_core::Error::InvalidUrl). A failed handshake says what was

@@ -34,9 +34,21 @@ pub(crate) fn parse_with_env(url: &str, env: impl Fn(&str) -> Option<String>) ->
         url: masked.clone(),
         reason,
     };
+    // libpq's environment fills in the TLS options the URL leaves out (the URL wins), so a
+    // deployment that sets PGSSLMODE=verify-full does not quietly get `prefer` here.
+    let from_env = tls_from_env(&mut parsed, &env);
     // tokio-postgres knows only disable/prefer/require and no certificate files: locksmith
     // takes libpq's TLS options and gives the driver the matching negotiation.
-    let tls = TlsSettings::take(&mut parsed, &POSTGRES_TLS, &masked)?;
+    let tls = TlsSettings::take(&mut parsed, &POSTGRES_TLS, &masked).map_err(|e| match e {
+        Error::InvalidUrl { url, reason } if !from_env.is_empty() => Error::InvalidUrl {
+            url,
+            reason: format!(
+                "{reason} (taken from the environment: {})",
+                from_env.join(", ")
+            ),
+        },
+        e => e,
+    })?;
     let mut config = tokio_postgres::Config::from_str(parsed.as_str()).map_err(|e| {
         bad(format!(
             "{e} (see the locksmith-postgres docs for the options)"
@@ -68,6 +80,31 @@ pub(crate) fn parse_with_env(url: &str, env: impl Fn(&str) -> Option<String>) ->
         settings,
         masked,
     })
+}
+
+/// libpq's environment variables for the TLS options, as (URL option, variable).
+const TLS_ENV: [(&str, &str); 4] = [
+    ("sslmode", "PGSSLMODE"),
+    ("sslrootcert", "PGSSLROOTCERT"),
+    ("sslcert", "PGSSLCERT"),
+    ("sslkey", "PGSSLKEY"),
+];
+
+/// Adds to `url` each TLS option it does not give whose libpq variable is set (and not
+/// empty); returns them as `VARIABLE=value`, for messages.
+fn tls_from_env(url: &mut url::Url, env: &impl Fn(&str) -> Option<String>) -> Vec<String> {
+    let given: Vec<String> = url.query_pairs().map(|(n, _)| n.into_owned()).collect();
+    let mut used = Vec::new();
+    for (option, var) in TLS_ENV {
+        if given.iter().any(|n| n == option) {
+            continue;
+        }
+        if let Some(value) = env(var).filter(|v| !v.is_empty()) {
+            url.query_pairs_mut().append_pair(option, &value);
+            used.push(format!("{var}={value}"));
+        }
+    }
+    used
 }
 
 #[cfg(test)]
@@ -127,6 +164,44 @@ mod tests {
                 "{query}"
             );
         }
+    }
+
+    #[test]
+    fn tls_options_come_from_libpqs_environment_when_the_url_has_none() {
+        let env = |n: &str| match n {
+            "PGSSLMODE" => Some("require".to_owned()),
+            "PGSSLCERT" => Some(String::new()),
+            _ => None,
+        };
+        let p = parse_with_env("postgres://u@h/d", env).unwrap();
+        assert_eq!(
+            (p.tls.mode, p.config.get_ssl_mode()),
+            (TlsMode::Require, SslMode::Require)
+        );
+        assert!(
+            p.tls.client.is_none(),
+            "an empty PGSSLCERT is no certificate"
+        );
+        let p = parse_with_env("postgres://u@h/d?sslmode=disable", env).unwrap();
+        assert_eq!(p.tls.mode, TlsMode::Disable, "the URL wins");
+        let env = |n: &str| (n == "PGSSLMODE").then(|| "sometimes".to_owned());
+        let err = parse_with_env("postgres://u:hunter2@h/d", env)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("sslmode=sometimes")
+                && err.contains("PGSSLMODE=sometimes")
+                && !err.contains("hunter2"),
+            "{err}"
+        );
+        let env = |n: &str| (n == "PGSSLROOTCERT").then(|| "/nonexistent.pem".to_owned());
+        let err = parse_with_env("postgres://u@h/d?sslmode=verify-full", env)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("cannot read /nonexistent.pem") && err.contains("PGSSLROOTCERT"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -10,19 +10,16 @@ fn expected() -> String {
     )
 }
 
+/// One test in this file: the child of the fork must not find the label's lock held by a
+/// test running beside it (as under `cargo test`, which runs tests as threads of one process).
 #[test]
-fn the_default_owner_names_this_host_and_process() {
-    assert_eq!(default_owner(), expected());
+fn the_default_owner_names_this_host_and_process_and_a_forked_child_its_own() {
     assert_eq!(LockOptions::new().owner_label(), expected());
-}
-
-#[test]
-fn a_forked_child_labels_its_locks_with_its_own_process_id() {
     // Made before the fork, so that the child would find it if forks were not told apart.
     let parent = default_owner();
     assert_eq!(parent, expected());
     // SAFETY: the child only builds two strings (glibc's malloc is usable after a fork) and
-    // ends with _exit; this test's process runs nothing else that holds a lock meanwhile.
+    // ends with _exit; no other thread of this process uses the label meanwhile.
     let pid = unsafe { libc::fork() };
     assert!(pid >= 0, "fork failed");
     if pid == 0 {

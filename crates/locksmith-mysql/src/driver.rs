@@ -4,7 +4,7 @@ use std::sync::{MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use locksmith_core::{BoxError, Error, HolderInfo, LockKey, Result};
-use locksmith_sql::{Driver, Settings, counter_setup_error};
+use locksmith_sql::{Driver, Settings, counter_setup_error, no_free_connection};
 use mysql_async::prelude::Queryable;
 use tokio::sync::Mutex;
 
@@ -145,6 +145,19 @@ impl Driver for MySqlDriver {
                     return Err(match self.opts.explain(&e) {
                         Some(why) => {
                             Error::backend(&self.masked, None, why, Box::new(e) as BoxError)
+                        }
+                        // ER_CON_COUNT_ERROR, ER_TOO_MANY_USER_CONNECTIONS,
+                        // ER_USER_LIMIT_REACHED.
+                        None if matches!(&e, mysql_async::Error::Server(s)
+                            if matches!(s.code, 1040 | 1203 | 1226)) =>
+                        {
+                            self.err(
+                                None,
+                                &no_free_connection(
+                                    "max_connections, or the account's max_user_connections",
+                                ),
+                                e,
+                            )
                         }
                         None => self.err(
                             None,

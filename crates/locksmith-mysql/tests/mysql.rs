@@ -298,3 +298,28 @@ async fn kept_statements_work_with_any_statement_cache_size() {
         }
     }
 }
+
+/// A server without a free connection (here the account's limit) is named as the cause, with
+/// what uses connections; the lock already held is not disturbed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_without_a_free_connection_says_so() {
+    let db = mariadb();
+    // The counter exists first (made by root), so that the limited account only locks.
+    let root = locker(&db.url);
+    root.acquire("made", &opts())
+        .await
+        .unwrap()
+        .release()
+        .await
+        .unwrap();
+    client_sql(
+        db,
+        "CREATE USER IF NOT EXISTS 'one_conn'@'%' WITH MAX_USER_CONNECTIONS 1; \
+         GRANT SELECT, INSERT, UPDATE, DELETE ON locksmith.* TO 'one_conn'@'%'",
+    );
+    let url = format!(
+        "mysql://one_conn@127.0.0.1:{}/locksmith?prefer_socket=false",
+        db.port
+    );
+    locksmith_testkit::sql::one_connection_only(&locker(&url), "(error 1226)").await;
+}

@@ -3,7 +3,7 @@
 use std::sync::Mutex;
 
 use locksmith_core::{Error, HolderInfo, LockKey, Result};
-use locksmith_sql::{Driver, Settings, counter_setup_error};
+use locksmith_sql::{Driver, Settings, counter_setup_error, no_free_connection};
 use tokio::sync::{OnceCell, watch};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{CancelToken, Client, Statement};
@@ -180,6 +180,11 @@ impl Driver for PgDriver {
                         None,
                         why,
                         Box::new(e) as locksmith_core::BoxError,
+                    ),
+                    None if e.code() == Some(&SqlState::TOO_MANY_CONNECTIONS) => self.err(
+                        None,
+                        &no_free_connection("max_connections, or the role's CONNECTION LIMIT"),
+                        e,
                     ),
                     None => self.err(
                         None,

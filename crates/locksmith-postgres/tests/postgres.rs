@@ -272,3 +272,18 @@ async fn the_unlock_says_whether_this_session_held_the_lock() {
     );
     assert!(driver.unlock(&other, &id).await.expect("unlock"));
 }
+
+/// A server without a free connection (here the role's limit) is named as the cause, with
+/// what uses connections; the lock already held is not disturbed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_without_a_free_connection_says_so() {
+    let pg = postgres();
+    psql(pg, "CREATE ROLE one_conn LOGIN CONNECTION LIMIT 1");
+    psql(pg, "CREATE SEQUENCE locksmith_fencing_token");
+    psql(
+        pg,
+        "GRANT USAGE ON SEQUENCE locksmith_fencing_token TO one_conn",
+    );
+    let url = format!("postgres://one_conn@127.0.0.1:{}/postgres", pg.port);
+    locksmith_testkit::sql::one_connection_only(&locker(&url), "(53300)").await;
+}

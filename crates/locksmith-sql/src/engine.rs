@@ -44,6 +44,8 @@ pub(crate) struct Inner<D: Driver> {
 /// lock. A held lock pins its connection until released; released connections are kept idle
 /// for reuse (up to [`Settings::pool_idle`]). So a process holding `h` locks and waiting for
 /// `w` distinct keys uses at most `h + w + pool_idle` connections, however many tasks wait.
+/// An acquire that needs a new connection when the server has none free (its connection
+/// limit, or the account's) fails with an error that says so; locks already held are kept.
 pub struct SqlBackend<D: Driver> {
     inner: Arc<Inner<D>>,
 }

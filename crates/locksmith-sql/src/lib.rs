@@ -33,6 +33,7 @@
 mod counter;
 mod driver;
 mod engine;
+mod full;
 mod lease;
 mod session;
 mod settings;
@@ -42,6 +43,7 @@ mod wait;
 pub use counter::counter_setup_error;
 pub use driver::Driver;
 pub use engine::{SqlBackend, capabilities};
+pub use full::no_free_connection;
 pub use session::ConnectionStats;
 pub use settings::{PARAMS, Settings, SplitUrl, split_url};
 pub use tls::{ClientCert, MYSQL_TLS, POSTGRES_TLS, TlsDialect, TlsMode, TlsSettings};

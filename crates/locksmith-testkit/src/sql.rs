@@ -1,6 +1,6 @@
 //! Checks the SQL backends' own tests share (each test adds what only its server can show):
-//! keys that look like SQL are data, and a crowd of waiters in one process is served one at a
-//! time.
+//! keys that look like SQL are data, a crowd of waiters in one process is served one at a
+//! time, and a server without a free connection is named as the cause.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -74,4 +74,32 @@ pub async fn crowd_is_served(
         tokens.push(t.await.unwrap());
     }
     tokens
+}
+
+/// Through `l`, whose account may open one connection only: a lock is taken; a second key,
+/// which needs a second connection, fails with an error that names the full server and what
+/// uses connections (and the server's own text, `server_says`); the first lock is still held
+/// and releases; then the second key can be locked.
+///
+/// # Panics
+/// When any of that does not hold.
+pub async fn one_connection_only(l: &Locker, server_says: &str) {
+    let opts = LockOptions::new().wait_for(PATIENCE);
+    let held = l.acquire("first", &opts).await.expect("the first lock");
+    let err = l.try_acquire("second", &opts).await.unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("no connection free")
+            && msg.contains("per held lock")
+            && msg.contains(server_says),
+        "{msg}"
+    );
+    assert!(
+        held.is_held(),
+        "the failed connection disturbed the held lock"
+    );
+    assert!(held.release().await.unwrap());
+    // The first lock's connection is free again: the second key can be locked now.
+    let g = l.try_acquire("second", &opts).await.unwrap().expect("free");
+    assert!(g.release().await.unwrap());
 }

@@ -52,7 +52,14 @@ impl Curator {
         }
         let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/curator/CuratorLock.java");
         let mut child = Command::new(java)
-            .args(["-Xmx128m", "-XX:+UseSerialGC", "-cp", &classpath.join(":")])
+            // -XX:-UsePerfData: no /tmp/hsperfdata file left by a killed process.
+            .args([
+                "-Xmx128m",
+                "-XX:+UseSerialGC",
+                "-XX:-UsePerfData",
+                "-cp",
+                &classpath.join(":"),
+            ])
             .arg(source)
             .args([connect, path])
             .stdin(Stdio::piped())

@@ -89,6 +89,8 @@ fn server_command(java: &Path, name: &str, dir: &Path) -> Command {
     cmd.args([
         "-Xmx256m",
         "-XX:+UseSerialGC",
+        // No /tmp/hsperfdata_<user>/<pid> file: a server the tests kill could not remove it.
+        "-XX:-UsePerfData",
         "-Xshare:auto",
         "-cp",
         CLASSPATH,
